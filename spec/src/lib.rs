@@ -15,6 +15,8 @@ extern crate std;
 pub mod chacha;
 pub mod glibc;
 pub mod regs;
+#[cfg(feature = "std")]
+pub mod vectors;
 pub mod xoshiro;
 
 use core::fmt;
