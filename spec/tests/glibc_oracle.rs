@@ -41,8 +41,8 @@ struct Glibc {
 impl Glibc {
     fn new(seed: u32) -> Box<Glibc> {
         let mut g = Box::new(Glibc {
-            // glibc reads buf->rand_type etc. only after initstate_r sets them, but its
-            // documentation requires a zeroed struct (older versions read fptr).
+            // Must start zeroed (random_r(3)): initstate_r first saves the previous state
+            // through a non-null buf->state.
             data: RandomData {
                 fptr: std::ptr::null_mut(),
                 rptr: std::ptr::null_mut(),
@@ -55,8 +55,8 @@ impl Glibc {
             state: [0; 32],
         });
         let g_ref = &mut *g;
-        // SAFETY: both pointers refer to the boxed, pinned-in-place fields; 128 bytes is the
-        // buffer's size.
+        // SAFETY: both pointers refer to fields of the box, which never moves; 128 bytes is
+        // the buffer's size.
         let rc = unsafe {
             initstate_r(
                 seed,
