@@ -1,0 +1,238 @@
+//! Debian packages: the host's build dependencies, and a private apt configuration for the
+//! suites this bookworm host must not install binaries from (sources and arch-all packages only).
+
+use crate::util::{cache_dir, note, run, step};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+/// Host packages from bookworm itself.
+const HOST_PACKAGES: &[&str] = &[
+    "build-essential",
+    "flex",
+    "bison",
+    "bc",
+    "libssl-dev",
+    "libelf-dev",
+    "python3-venv",
+    "ninja-build",
+    "pkg-config",
+    "libglib2.0-dev",
+    "busybox-static",
+    "seabios",
+    "qemu-system-data",
+    "clang-19",
+    "lld-19",
+    "llvm-19",
+    "libclang-19-dev",
+    "dpkg-dev",
+    "cpio",
+    "xz-utils",
+    "patch",
+    "diffutils",
+    "perl",
+    "linux-headers-amd64",
+];
+
+/// Packages built for bookworm but published in bookworm-backports: safe to install.
+const BACKPORTS_PACKAGES: &[&str] = &["meson", "linux-headers-6.12.95+deb12-amd64"];
+
+/// Suites for downloads only (sources, arch-all packages): never used to install.
+const FETCH_SOURCES: &str = "\
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+";
+
+/// Suites installs may resolve from: bookworm and its backports, nothing newer, so no
+/// dependency can pull a trixie/sid binary (and its libc) onto this bookworm host.
+const INSTALL_SOURCES: &str = "\
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+";
+
+#[derive(Clone, Copy)]
+enum Conf {
+    Fetch,
+    Install,
+}
+
+impl Conf {
+    fn name(self) -> &'static str {
+        match self {
+            Conf::Fetch => "fetch",
+            Conf::Install => "install",
+        }
+    }
+    fn sources(self) -> &'static str {
+        match self {
+            Conf::Fetch => FETCH_SOURCES,
+            Conf::Install => INSTALL_SOURCES,
+        }
+    }
+}
+
+fn apt_dir(conf: Conf) -> PathBuf {
+    cache_dir().join("apt").join(conf.name())
+}
+
+/// `apt-get`/`apt-cache` options that confine apt to the private configuration.
+fn private_opts(conf: Conf) -> Vec<String> {
+    let d = apt_dir(conf);
+    let o = |k: &str, v: &Path| format!("-o{k}={}", v.display());
+    vec![
+        o("Dir::Etc::SourceList", &d.join("sources.list")),
+        "-oDir::Etc::SourceParts=-".into(),
+        o("Dir::State::Lists", &d.join("lists")),
+        o("Dir::Cache::Archives", &d.join("archives")),
+        o("Dir::Etc::Preferences", &d.join("preferences")),
+        o("Dir::Etc::PreferencesParts", &d.join("preferences.d")),
+        "-oAPT::Get::List-Cleanup=0".into(),
+        "-oAPT::Sandbox::User=root".into(),
+    ]
+}
+
+fn private_apt_get(conf: Conf) -> Command {
+    let mut c = Command::new("apt-get");
+    c.args(private_opts(conf))
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    c
+}
+
+fn stale(path: &Path, max_age: Duration) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > max_age)
+        .unwrap_or(true)
+}
+
+/// Creates a private configuration and refreshes its lists at most once a day.
+fn private_update(conf: Conf) -> Result<()> {
+    let d = apt_dir(conf);
+    for sub in ["lists/partial", "archives/partial", "preferences.d"] {
+        fs::create_dir_all(d.join(sub))?;
+    }
+    let list = d.join("sources.list");
+    crate::util::write_if_changed(&list, conf.sources().as_bytes())?;
+    let stamp = d.join("updated");
+    if stale(&stamp, Duration::from_secs(86400))
+        || fs::metadata(&list)?.modified()? > fs::metadata(&stamp)?.modified()?
+    {
+        step(&format!(
+            "Refreshing the private apt lists ({})",
+            conf.name()
+        ));
+        run(private_apt_get(conf).arg("-qq").arg("update"))?;
+        fs::write(&stamp, "")?;
+    }
+    Ok(())
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs whatever the project needs on the host and is missing.
+pub fn ensure_host_packages() -> Result<()> {
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if !missing.is_empty() {
+        step(&format!("Installing host packages: {}", missing.join(" ")));
+        run(Command::new("apt-get").args(["-qq", "update"]))?;
+        run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing))?;
+    }
+    let missing: Vec<&str> = BACKPORTS_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if !missing.is_empty() {
+        private_update(Conf::Install)?;
+        step(&format!(
+            "Installing from bookworm-backports: {}",
+            missing.join(" ")
+        ));
+        // `pkg/suite` takes only the named packages from backports; `-t` would also move
+        // every upgradable dependency (systemd, ...) to backports.
+        run(private_apt_get(Conf::Install)
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(missing.iter().map(|p| format!("{p}/bookworm-backports"))))?;
+    }
+    Ok(())
+}
+
+/// Downloads a source package (`apt-get source --download-only`), trying versions newest
+/// first because the mirror lists versions whose files are gone. Returns the .dsc path.
+pub fn fetch_source(pkg: &str, versions: &[&str], into: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(into)?;
+    for v in versions {
+        let dsc = into.join(format!(
+            "{pkg}_{}.dsc",
+            v.split(':').next_back().unwrap_or(v)
+        ));
+        if dsc.exists() {
+            return Ok(dsc);
+        }
+    }
+    private_update(Conf::Fetch)?;
+    for v in versions {
+        step(&format!("Downloading source package {pkg} {v}"));
+        let ok = private_apt_get(Conf::Fetch)
+            .current_dir(into)
+            .args(["-qq", "source", "--download-only"])
+            .arg(format!("{pkg}={v}"))
+            .status()?
+            .success();
+        let dsc = into.join(format!(
+            "{pkg}_{}.dsc",
+            v.split(':').next_back().unwrap_or(v)
+        ));
+        if ok && dsc.exists() {
+            return Ok(dsc);
+        }
+        note(&format!(
+            "{pkg} {v} did not download; trying an older version"
+        ));
+    }
+    bail!("none of {pkg} {versions:?} could be downloaded from the Debian archive")
+}
+
+/// Downloads one binary package file (arch all, never installed) into `into`; returns its path.
+pub fn download(pkg: &str, version: &str, into: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(into)?;
+    let file = |d: &Path| -> Option<PathBuf> {
+        let ver = version.split(':').next_back().unwrap_or(version);
+        let f = d.join(format!("{pkg}_{ver}_all.deb"));
+        f.exists().then_some(f)
+    };
+    if let Some(f) = file(into) {
+        return Ok(f);
+    }
+    private_update(Conf::Fetch)?;
+    step(&format!("Downloading {pkg} {version}"));
+    run(private_apt_get(Conf::Fetch)
+        .current_dir(into)
+        .args(["-qq", "download"])
+        .arg(format!("{pkg}={version}")))
+    .with_context(|| {
+        format!("{pkg} {version} is no longer downloadable from the Debian archive: update the version constant")
+    })?;
+    file(into).with_context(|| format!("{pkg} {version}: downloaded file not found"))
+}

@@ -1,0 +1,196 @@
+//! Host-side verdicts on what the guest printed. Expected values always come from the shared
+//! vectors (checked against glibc itself), never from the code under test.
+
+use anyhow::{bail, ensure, Context, Result};
+use my_rng_spec::{vectors, Algorithm};
+
+/// The seed document's two rounds of five numbers for `seed`, derived from the glibc vectors.
+pub fn expected_rounds(seed: u32) -> Result<Vec<String>> {
+    let block = vectors::lookup(Algorithm::Glibc, seed, 32)
+        .with_context(|| format!("no glibc vector for seed {seed:#x}"))?;
+    let mut lines = Vec::new();
+    for round in 0..2 {
+        for (j, v) in block.values.iter().take(5).enumerate() {
+            lines.push(format!("Round {round} number {j}: {v}"));
+        }
+    }
+    Ok(lines)
+}
+
+/// Kernel console lines ("[    1.234] ...") may interleave with a program's output.
+fn program_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('['))
+        .collect()
+}
+
+/// A user-space program printing the seed's table (the C app, `my-rng demo`): exact lines.
+pub fn app_output(text: &str, rc: i32, seed: u32) -> Result<String> {
+    let want = expected_rounds(seed)?;
+    let got = program_lines(text);
+    ensure!(rc == 0, "exit code {rc}; output:\n{text}");
+    ensure!(
+        got == want,
+        "output differs from the glibc vectors for seed {seed:#x}:\n got: {got:?}\nwant: {want:?}"
+    );
+    Ok(format!(
+        "2 identical rounds, seed {seed:#x}: {}",
+        want[..5]
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ))
+}
+
+/// The driver's boot-time self-test block (from dmesg): the seed's block with seed 0x42.
+pub fn selftest(text: &str) -> Result<String> {
+    ensure!(
+        text.lines().any(|l| l.trim_end() == "BEGIN MY-RNG TEST"),
+        "no BEGIN MY-RNG TEST line in the kernel log"
+    );
+    ensure!(
+        text.lines().any(|l| l.trim_end() == "END MY-RNG TEST"),
+        "no END MY-RNG TEST line in the kernel log"
+    );
+    let got: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("Round "))
+        .collect();
+    let want = expected_rounds(0x42)?;
+    ensure!(
+        got == want,
+        "self-test rounds differ:\n got: {got:?}\nwant: {want:?}"
+    );
+    Ok("BEGIN/END block with 2 identical rounds for seed 0x42".into())
+}
+
+/// One line per my_rng function: `addr vendor device class revision bar0-start bar0-end`.
+pub fn pci(text: &str, devices: usize) -> Result<String> {
+    let lines = program_lines(text);
+    ensure!(
+        lines.len() == devices,
+        "expected {devices} my_rng PCI functions, found {}: {text}",
+        lines.len()
+    );
+    let mut out = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        ensure!(f.len() == 7, "bad line `{l}`");
+        ensure!(
+            f[1] == "0x1234" && f[2] == "0xcafe",
+            "ids {} {} in `{l}`",
+            f[1],
+            f[2]
+        );
+        ensure!(f[3] == "0x00ff00", "class {} (want 0x00ff00)", f[3]);
+        ensure!(f[4] == "0x10", "revision {} (want 0x10)", f[4]);
+        let start = u64::from_str_radix(f[5].trim_start_matches("0x"), 16)?;
+        let end = u64::from_str_radix(f[6].trim_start_matches("0x"), 16)?;
+        ensure!(
+            end + 1 - start == 4096,
+            "BAR0 size {} (want 4096)",
+            end + 1 - start
+        );
+        out.push(format!("{} BAR0 {start:#x}", f[0]));
+    }
+    Ok(format!(
+        "1234:cafe rev 0x10 class 0x00ff, 4 KiB BAR0: {}",
+        out.join(", ")
+    ))
+}
+
+/// The in-guest e2e program's verdict: its closing `N passed, M failed` line.
+pub fn e2e(text: &str, rc: i32) -> Result<(String, usize, usize)> {
+    let last = text
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            let (p, f) = l.split_once(" passed, ")?;
+            let f = f.strip_suffix(" failed")?;
+            Some((p.parse::<usize>().ok()?, f.parse::<usize>().ok()?))
+        })
+        .context("the e2e program printed no `N passed, M failed` line")?;
+    for l in text.lines().filter(|l| l.starts_with("not ok")) {
+        eprintln!("    guest: {l}");
+    }
+    if last.1 != 0 || rc != 0 || last.0 == 0 {
+        bail!(
+            "guest e2e: {} passed, {} failed (exit {rc})",
+            last.0,
+            last.1
+        );
+    }
+    Ok((format!("{} in-guest tests passed", last.0), last.0, last.1))
+}
+
+/// No kernel warning, bug or oops anywhere in the boot.
+pub fn kernel_log_clean(log: &str) -> Result<String> {
+    const BAD: &[&str] = &[
+        "WARNING:",
+        "BUG:",
+        "Oops",
+        "Call Trace",
+        "Kernel panic",
+        "general protection fault",
+    ];
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| BAD.iter().any(|b| l.contains(b)))
+        .collect();
+    ensure!(
+        bad.is_empty(),
+        "kernel log has problems:\n{}",
+        bad.join("\n")
+    );
+    Ok("no WARNING/BUG/Oops in the kernel log".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_come_from_vectors() {
+        let r = expected_rounds(0x42).unwrap();
+        assert_eq!(r.len(), 10);
+        // The seed document's printed table.
+        assert_eq!(r[0], "Round 0 number 0: 286129175");
+        assert_eq!(r[9], "Round 1 number 4: 1335014133");
+    }
+
+    #[test]
+    fn app_output_is_strict() {
+        let good = expected_rounds(0).unwrap().join("\n");
+        assert!(app_output(&good, 0, 0).is_ok());
+        assert!(app_output(&good, 1, 0).is_err());
+        assert!(app_output(&good.replace("846930886", "846930887"), 0, 0).is_err());
+        let kernel_noise = format!("[    1.0] random: crng init done\n{good}");
+        assert!(app_output(&kernel_noise, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn e2e_verdict() {
+        assert!(e2e("ok - a\n1 passed, 0 failed\n", 0).is_ok());
+        assert!(e2e("ok - a\nnot ok - b\n1 passed, 1 failed\n", 1).is_err());
+        assert!(e2e("0 passed, 0 failed\n", 0).is_err());
+        assert!(e2e("crashed\n", 0).is_err());
+    }
+
+    #[test]
+    fn pci_line() {
+        let l = "0000:00:03.0 0x1234 0xcafe 0x00ff00 0x10 0x00000000febf1000 0x00000000febf1fff\n";
+        assert!(pci(l, 1).is_ok());
+        assert!(pci(l, 2).is_err());
+        assert!(pci(&l.replace("0x10 ", "0x11 "), 1).is_err());
+    }
+
+    #[test]
+    fn log_hygiene() {
+        assert!(kernel_log_clean("[ 1.0] ok\n").is_ok());
+        assert!(kernel_log_clean("[ 1.0] WARNING: CPU: 0 PID: 1 at x\n").is_err());
+    }
+}

@@ -1,0 +1,374 @@
+//! The guest kernel: Debian's linux-source (Rust enabled), the driver built in, the same driver
+//! as an out-of-tree module, compile checks on Debian's older kernel headers, checkpatch.
+
+use crate::integrate::{files_below, Component};
+use crate::util::{
+    cache_dir, jobs, key_of, note, read, repo_root, run, run_logged, step, write_if_changed,
+};
+use crate::{apt, manifest};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The kernel series the guest runs (one constant: bump it when Debian moves on).
+pub const SERIES: &str = "7.3";
+pub const SOURCE_VERSION: &str = "7.3.4-1~bpo13+1";
+/// Debian's rust-src matching the rustup toolchain (must equal `rustc --version`).
+pub const RUST_SRC_VERSION: &str = "1.95.0+dfsg1-2~bpo13+1";
+pub const RUSTC_VERSION: &str = "1.95.0";
+pub const BINDGEN_VERSION: &str = "0.72.1";
+pub const LLVM: &str = "LLVM=-19";
+/// The older kernel the patch must also apply to (only the touched folders are extracted).
+pub const OLD_SOURCE: &str = "linux-source-6.1";
+
+pub struct Tree {
+    pub work: PathBuf,
+    pub build: PathBuf,
+}
+
+/// The linux/ component: integration.txt edits plus the driver and uapi header under linux/c.
+pub fn component() -> Result<Component> {
+    let dir = repo_root().join("linux");
+    let c = dir.join("c");
+    let mut new_files = Vec::new();
+    for sub in ["drivers", "include"] {
+        new_files.extend(files_below(&c, sub)?);
+    }
+    Ok(Component { dir, new_files })
+}
+
+fn extract_deb_tarball(deb: &Path, tarball: &str, dest: &Path, members: &[&str]) -> Result<()> {
+    let tmp = dest.with_extension("deb-x");
+    let _ = fs::remove_dir_all(&tmp);
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp))?;
+    fs::create_dir_all(dest.parent().unwrap())?;
+    let mut tar = Command::new("tar");
+    tar.arg("-C")
+        .arg(dest.parent().unwrap())
+        .arg("-xf")
+        .arg(tmp.join(tarball))
+        .arg("--wildcards")
+        .args(members);
+    run(&mut tar)?;
+    fs::remove_dir_all(&tmp)?;
+    Ok(())
+}
+
+/// Pristine 7.3 source (downloaded and extracted once).
+pub fn pristine() -> Result<PathBuf> {
+    let dir = cache_dir()
+        .join("src")
+        .join(format!("linux-source-{SERIES}"));
+    if dir.join(".extracted").exists() {
+        return Ok(dir);
+    }
+    let deb = apt::download(
+        &format!("linux-source-{SERIES}"),
+        SOURCE_VERSION,
+        &cache_dir().join("dl/linux"),
+    )?;
+    step(&format!("Extracting linux-source-{SERIES}"));
+    let _ = fs::remove_dir_all(&dir);
+    extract_deb_tarball(
+        &deb,
+        &format!("usr/src/linux-source-{SERIES}.tar.xz"),
+        &dir,
+        &[],
+    )?;
+    fs::write(dir.join(".extracted"), "")?;
+    Ok(dir)
+}
+
+/// The folders of Debian's 6.1 source that the patch touches (for the dry run).
+pub fn old_pristine() -> Result<PathBuf> {
+    let dir = cache_dir().join("src").join(OLD_SOURCE);
+    if dir.join(".extracted").exists() {
+        return Ok(dir);
+    }
+    let dl = cache_dir().join("dl/linux");
+    let deb = match fs::read_dir(&dl).ok().and_then(|rd| {
+        rd.filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().contains(&format!("{OLD_SOURCE}_")))
+    }) {
+        Some(p) => p,
+        None => {
+            fs::create_dir_all(&dl)?;
+            step(&format!("Downloading {OLD_SOURCE} (bookworm)"));
+            run(Command::new("apt-get")
+                .current_dir(&dl)
+                .args(["-qq", "download", OLD_SOURCE]))?;
+            fs::read_dir(&dl)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.to_string_lossy().contains(&format!("{OLD_SOURCE}_")))
+                .context("linux-source-6.1 download not found")?
+        }
+    };
+    step(&format!("Extracting the touched folders of {OLD_SOURCE}"));
+    let _ = fs::remove_dir_all(&dir);
+    extract_deb_tarball(
+        &deb,
+        &format!("usr/src/{OLD_SOURCE}.tar.xz"),
+        &dir,
+        &[
+            &format!("{OLD_SOURCE}/drivers/misc/*"),
+            &format!("{OLD_SOURCE}/include/uapi/misc/*"),
+            &format!("{OLD_SOURCE}/Makefile"),
+        ],
+    )?;
+    fs::write(dir.join(".extracted"), "")?;
+    Ok(dir)
+}
+
+/// rust-src for RUST_LIB_SRC and bindgen: the Rust-for-Linux toolchain that builds 7.3 here.
+fn rust_toolchain() -> Result<(PathBuf, PathBuf)> {
+    let rustc = crate::util::output(Command::new("rustc").arg("--version"))?;
+    if !rustc.contains(RUSTC_VERSION) {
+        bail!("the kernel's Rust needs rustc {RUSTC_VERSION} (rust-src {RUST_SRC_VERSION}); found {rustc}");
+    }
+    let src = cache_dir().join(format!("rust-src-{RUSTC_VERSION}"));
+    let lib = src.join(format!("usr/src/rustc-{RUSTC_VERSION}/library"));
+    if !lib.join("core").exists() {
+        let deb = apt::download("rust-src", RUST_SRC_VERSION, &cache_dir().join("dl/rust"))?;
+        let _ = fs::remove_dir_all(&src);
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&src))?;
+    }
+    let tools = cache_dir().join("tools");
+    let bindgen = tools.join("bin/bindgen");
+    let ok = bindgen.exists()
+        && crate::util::output(Command::new(&bindgen).arg("--version"))
+            .map(|v| v.contains(BINDGEN_VERSION))
+            .unwrap_or(false);
+    if !ok {
+        step(&format!(
+            "Installing bindgen-cli {BINDGEN_VERSION} (about 3 CPU-minutes, once)"
+        ));
+        run_logged(
+            Command::new("cargo")
+                .args([
+                    "install",
+                    "--locked",
+                    "bindgen-cli",
+                    "--version",
+                    BINDGEN_VERSION,
+                    "--root",
+                ])
+                .arg(&tools),
+            &cache_dir().join("logs/bindgen-install.log"),
+        )?;
+    }
+    Ok((lib, tools.join("bin")))
+}
+
+fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
+    let mut c = Command::new("make");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    c.current_dir(&t.work)
+        .env("PATH", path)
+        .env("RUST_LIB_SRC", lib)
+        .arg(format!("O={}", t.build.display()))
+        .arg(LLVM)
+        .arg(format!("-j{}", jobs()));
+    c
+}
+
+fn fragments() -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(repo_root().join("linux/config"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "config"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Builds bzImage (driver built in) and the out-of-tree my_rng.ko; records them in the manifest.
+pub fn build() -> Result<Tree> {
+    let pristine = pristine()?;
+    let (lib, bin) = rust_toolchain()?;
+    let root = cache_dir().join(format!("linux-{SERIES}"));
+    let work = root.join("src");
+    if !work.join(".copied").exists() {
+        step("Creating the kernel work tree (hard-linked copy)");
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&root)?;
+        run(Command::new("cp").arg("-al").arg(&pristine).arg(&work))?;
+        fs::write(work.join(".copied"), "")?;
+    }
+    let n = component()?.apply(&pristine, &work)?;
+    if n > 0 {
+        note(&format!("{n} driver file(s) updated in the kernel tree"));
+    }
+    let t = Tree {
+        work,
+        build: root.join("build"),
+    };
+    configure(&t, &lib, &bin)?;
+    step(&format!(
+        "Building the Linux {SERIES} guest kernel (first time ~16 CPU-minutes, then incremental)"
+    ));
+    run_logged(
+        make(&t, &lib, &bin).arg("bzImage"),
+        &cache_dir().join("logs/kernel-build.log"),
+    )?;
+    let ko = build_module(&t, &lib, &bin)?;
+    let release = read(&t.build.join("include/config/kernel.release"))?
+        .trim()
+        .to_string();
+    manifest::update("kernel", |m| {
+        m["series"] = SERIES.into();
+        m["release"] = release.into();
+        m["source_package"] = format!("linux-source-{SERIES} {SOURCE_VERSION}").into();
+        m["bzimage"] = t
+            .build
+            .join("arch/x86/boot/bzImage")
+            .display()
+            .to_string()
+            .into();
+        m["build_dir"] = t.build.display().to_string().into();
+        m["module"] = ko.display().to_string().into();
+    })?;
+    Ok(t)
+}
+
+fn configure(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
+    let frags = fragments()?;
+    let mut parts: Vec<Vec<u8>> = vec![SOURCE_VERSION.as_bytes().to_vec()];
+    for f in &frags {
+        parts.push(fs::read(f)?);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+    let key = key_of(&refs);
+    let stamp = t.build.join(".my-rng-config");
+    if t.build.join(".config").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone()) {
+        return Ok(());
+    }
+    step("Configuring the kernel: tinyconfig + linux/config/*.config");
+    fs::create_dir_all(&t.build)?;
+    let log = cache_dir().join("logs/kernel-config.log");
+    run_logged(make(t, lib, bin).arg("tinyconfig"), &log)?;
+    run_logged(
+        Command::new(t.work.join("scripts/kconfig/merge_config.sh"))
+            .current_dir(&t.work)
+            .arg("-m")
+            .arg("-O")
+            .arg(&t.build)
+            .arg(t.build.join(".config"))
+            .args(&frags),
+        &log,
+    )?;
+    run_logged(make(t, lib, bin).arg("olddefconfig"), &log)?;
+    // merge_config only warns when Kconfig drops a request (e.g. Rust unavailable): fail instead.
+    let config = read(&t.build.join(".config"))?;
+    for f in &frags {
+        for line in read(f)?.lines() {
+            let line = line.trim();
+            if line.starts_with("CONFIG_") && !config.lines().any(|l| l == line) {
+                let hint = if line.starts_with("CONFIG_RUST=") {
+                    " (run `make LLVM=-19 rustavailable` in the tree for the reason)"
+                } else {
+                    ""
+                };
+                bail!("kernel config lost `{line}` from {}{hint}", f.display());
+            }
+        }
+    }
+    fs::write(stamp, key)?;
+    Ok(())
+}
+
+/// Builds linux/c as the out-of-tree module my_rng.ko against the guest kernel.
+fn build_module(t: &Tree, lib: &Path, bin: &Path) -> Result<PathBuf> {
+    let dir = cache_dir().join(format!("linux-{SERIES}/module"));
+    sync_dir(&repo_root().join("linux/c"), &dir)?;
+    step("Building the out-of-tree module my_rng.ko");
+    run_logged(
+        make(t, lib, bin)
+            .arg(format!("M={}", dir.display()))
+            .arg("modules"),
+        &cache_dir().join("logs/module-build.log"),
+    )?;
+    Ok(dir.join("my_rng.ko"))
+}
+
+/// Copies a source folder into a build folder, rewriting only changed files.
+fn sync_dir(src: &Path, dst: &Path) -> Result<()> {
+    for (rel, abs) in files_below(src, ".")? {
+        let rel = rel.trim_start_matches("./");
+        write_if_changed(&dst.join(rel), &fs::read(abs)?)?;
+    }
+    Ok(())
+}
+
+/// Kernel header trees from Debian's packages that the driver must also compile on.
+fn header_trees() -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for prefix in ["linux-headers-6.1.", "linux-headers-6.12."] {
+        let mut found: Vec<PathBuf> = fs::read_dir("/usr/src")?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(prefix)
+                    && n.ends_with("-amd64")
+                    && !n.contains("cloud")
+                    && !n.contains("-rt-")
+            })
+            .collect();
+        found.sort();
+        out.push(
+            found
+                .pop()
+                .with_context(|| format!("no {prefix}*-amd64 headers in /usr/src"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Compiles the driver as a module against each header tree with warnings as errors.
+pub fn compat_check() -> Result<Vec<String>> {
+    let mut checked = Vec::new();
+    for h in header_trees()? {
+        let name = h.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = cache_dir().join("compat").join(&name);
+        sync_dir(&repo_root().join("linux/c"), &dir)?;
+        step(&format!("Compiling the driver against {name}"));
+        run_logged(
+            Command::new("make")
+                .arg("-C")
+                .arg(&h)
+                .arg(format!("M={}", dir.display()))
+                .arg("KCFLAGS=-Werror")
+                .args(["-B", "modules"]),
+            &cache_dir().join(format!("logs/compat-{name}.log")),
+        )?;
+        checked.push(name);
+    }
+    Ok(checked)
+}
+
+/// The kernel's checkpatch.pl --strict on the driver and uapi header.
+pub fn checkpatch() -> Result<()> {
+    let tree = pristine()?;
+    let files: Vec<PathBuf> = component()?.new_files.into_iter().map(|(_, p)| p).collect();
+    step("Kernel checkpatch.pl --strict on the driver");
+    let out = Command::new("perl")
+        .arg(tree.join("scripts/checkpatch.pl"))
+        .args(["--strict", "--no-tree", "--terse", "--show-types", "-f"])
+        .args(&files)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let issues: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARNING") || l.contains("CHECK"))
+        .collect();
+    for l in &issues {
+        note(l);
+    }
+    if !issues.is_empty() {
+        bail!("checkpatch --strict: {} issue(s)", issues.len());
+    }
+    Ok(())
+}

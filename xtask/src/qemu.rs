@@ -1,0 +1,270 @@
+//! QEMU: fetch Debian's source, apply the device, configure a minimal x86_64 build, build, qtest.
+
+use crate::integrate::{files_below, Component};
+use crate::util::{cache_dir, jobs, key_of, note, output, repo_root, run, run_logged, step};
+use crate::{apt, manifest};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Debian source versions, newest first: the main build uses the first that downloads
+/// (it must be >= 10.1 so the vfio-user client is in); the compile check uses the others.
+pub const MAIN_VERSIONS: &[&str] = &["1:10.2.2+ds-1"];
+pub const COMPAT_VERSIONS: &[&str] = &["1:10.0.13+ds-0+deb13u1"];
+
+/// Where bookworm's packages put the firmware QEMU needs (the +ds source has no blobs).
+pub const FIRMWARE_DIRS: &[&str] = &["/usr/share/seabios", "/usr/share/qemu"];
+
+const CONFIGURE: &[&str] = &[
+    "--target-list=x86_64-softmmu",
+    "--disable-docs",
+    "--disable-werror",
+    "--without-default-features",
+    "--enable-kvm",
+    "--disable-download",
+    "--disable-install-blobs",
+    "--python=/usr/bin/python3",
+    "--firmwarepath=/usr/share/qemu:/usr/share/seabios",
+];
+
+pub struct Tree {
+    /// Upstream version, e.g. "10.2.2".
+    pub version: String,
+    /// Pristine extracted source (never modified).
+    pub pristine: PathBuf,
+    /// Pristine + the device.
+    pub work: PathBuf,
+    pub build: PathBuf,
+}
+
+impl Tree {
+    pub fn binary(&self) -> PathBuf {
+        self.build.join("qemu-system-x86_64")
+    }
+}
+
+/// The qemu/ component: integration.txt edits plus the new files under hw/, tests/, docs/.
+pub fn component() -> Result<Component> {
+    let dir = repo_root().join("qemu");
+    let mut new_files = Vec::new();
+    for sub in ["hw", "tests", "docs"] {
+        if dir.join(sub).exists() {
+            for (rel, abs) in files_below(&dir, sub)? {
+                if !rel.ends_with(".insert") {
+                    new_files.push((rel, abs));
+                }
+            }
+        }
+    }
+    Ok(Component { dir, new_files })
+}
+
+fn upstream_version(debian: &str) -> String {
+    let v = debian.split(':').next_back().unwrap_or(debian);
+    v.split('+').next().unwrap_or(v).to_string()
+}
+
+/// Downloads and extracts (once) a pristine tree: the first of `versions` that downloads.
+pub fn pristine(versions: &[&str]) -> Result<(String, PathBuf)> {
+    for v in versions {
+        let dir = cache_dir()
+            .join("src")
+            .join(format!("qemu-{}", upstream_version(v)));
+        if dir.join(".extracted").exists() {
+            return Ok((upstream_version(v), dir));
+        }
+    }
+    let dsc = apt::fetch_source("qemu", versions, &cache_dir().join("dl/qemu"))?;
+    let name = dsc.file_name().unwrap().to_string_lossy().into_owned();
+    let v = versions
+        .iter()
+        .find(|v| name.contains(v.split(':').next_back().unwrap()))
+        .context("downloaded an unexpected version")?;
+    let version = upstream_version(v);
+    let dir = cache_dir().join("src").join(format!("qemu-{version}"));
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    step(&format!(
+        "Extracting QEMU {version} (dpkg-source applies Debian's patches)"
+    ));
+    run_logged(
+        Command::new("dpkg-source").arg("-x").arg(&dsc).arg(&dir),
+        &cache_dir().join("logs/qemu-extract.log"),
+    )?;
+    fs::write(dir.join(".extracted"), "")?;
+    Ok((version, dir))
+}
+
+/// Work tree and build dir for `versions`, with the device applied and configured.
+pub fn prepare(versions: &[&str]) -> Result<Tree> {
+    let (version, pristine) = pristine(versions)?;
+    let root = cache_dir().join(format!("qemu-{version}"));
+    let work = root.join("src");
+    if !work.join(".copied").exists() {
+        step(&format!("Creating the QEMU {version} work tree"));
+        if work.exists() {
+            fs::remove_dir_all(&work)?;
+        }
+        fs::create_dir_all(&root)?;
+        // Hard links: fast and small; edits unlink before writing (write_if_changed).
+        run(Command::new("cp").arg("-al").arg(&pristine).arg(&work))?;
+        fs::write(work.join(".copied"), "")?;
+    }
+    let n = component()?.apply(&pristine, &work)?;
+    if n > 0 {
+        note(&format!(
+            "{n} device file(s) updated in the QEMU {version} tree"
+        ));
+    }
+    let tree = Tree {
+        version,
+        pristine,
+        work,
+        build: root.join("build"),
+    };
+    configure(&tree)?;
+    Ok(tree)
+}
+
+fn configure(t: &Tree) -> Result<()> {
+    let stamp = t.build.join(".my-rng-configure");
+    let key = key_of(&[CONFIGURE.join(" ").as_bytes()]);
+    if t.build.join("build.ninja").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone())
+    {
+        return Ok(());
+    }
+    step(&format!(
+        "Configuring QEMU {} (minimal x86_64-softmmu)",
+        t.version
+    ));
+    if t.build.exists() {
+        fs::remove_dir_all(&t.build)?;
+    }
+    fs::create_dir_all(&t.build)?;
+    run_logged(
+        Command::new(t.work.join("configure"))
+            .args(CONFIGURE)
+            .current_dir(&t.build),
+        &cache_dir().join(format!("logs/qemu-{}-configure.log", t.version)),
+    )?;
+    fs::write(stamp, key)?;
+    Ok(())
+}
+
+fn ninja(t: &Tree, targets: &[&str], what: &str) -> Result<()> {
+    step(&format!(
+        "Building {what} (QEMU {}); incremental after the first time",
+        t.version
+    ));
+    run(Command::new("ninja")
+        .arg("-C")
+        .arg(&t.build)
+        .arg(format!("-j{}", jobs()))
+        .args(targets))
+}
+
+/// Builds QEMU with the device and the qtest binary; records them in the manifest.
+pub fn build() -> Result<Tree> {
+    let t = prepare(MAIN_VERSIONS)?;
+    ninja(
+        &t,
+        &["qemu-system-x86_64", "tests/qtest/my-rng-test"],
+        "qemu-system-x86_64 and my-rng-test",
+    )?;
+    manifest::update("qemu", |m| {
+        m["version"] = t.version.clone().into();
+        m["binary"] = t.binary().display().to_string().into();
+        m["source"] = t.work.display().to_string().into();
+        m["pristine_source"] = t.pristine.display().to_string().into();
+        m["build_dir"] = t.build.display().to_string().into();
+        m["firmware_dirs"] = FIRMWARE_DIRS.into();
+    })?;
+    Ok(t)
+}
+
+/// Runs the device's qtest against the shared vectors. Returns the TAP summary line.
+pub fn qtest(t: &Tree) -> Result<String> {
+    let mut qemu = t.binary().display().to_string();
+    for d in FIRMWARE_DIRS {
+        qemu.push_str(&format!(" -L {d}"));
+    }
+    step("Running the qtest (tests/qtest/my-rng-test) against spec/vectors");
+    let out = Command::new(t.build.join("tests/qtest/my-rng-test"))
+        .arg("--tap")
+        .env("QTEST_QEMU_BINARY", qemu)
+        .env("MY_RNG_VECTORS", repo_root().join("spec/vectors"))
+        .current_dir(&t.build)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let log = cache_dir().join("logs/qtest.log");
+    fs::write(
+        &log,
+        format!(
+            "{text}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("not ok")).collect();
+    let passed = text.lines().filter(|l| l.starts_with("ok ")).count();
+    for l in &failed {
+        eprintln!("    {l}");
+    }
+    if !out.status.success() || !failed.is_empty() || passed == 0 {
+        bail!(
+            "qtest: {passed} passed, {} failed, exit {} (log: {})",
+            failed.len(),
+            out.status,
+            log.display()
+        );
+    }
+    Ok(format!("{passed} qtest cases passed"))
+}
+
+/// Compiles the device on the other reachable QEMU versions (object only: quick).
+pub fn compat_check() -> Result<Vec<String>> {
+    let mut checked = Vec::new();
+    for v in COMPAT_VERSIONS {
+        let t = prepare(&[v])?;
+        let obj = device_object(&t)?;
+        ninja(&t, &[&obj], "the my_rng device object")?;
+        warning_gate(&t)?;
+        checked.push(t.version.clone());
+    }
+    Ok(checked)
+}
+
+/// The ninja target of the compiled device (its name varies across QEMU versions).
+fn device_object(t: &Tree) -> Result<String> {
+    let targets = output(
+        Command::new("ninja")
+            .arg("-C")
+            .arg(&t.build)
+            .args(["-t", "targets", "all"]),
+    )?;
+    Ok(targets
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .find(|l| l.ends_with("my-rng.c.o"))
+        .context("no my-rng.c.o target: the device is not wired into the build")?
+        .to_string())
+}
+
+/// The build runs with --disable-werror (QEMU's own code warns with some compilers), so the
+/// device is recompiled alone with -Werror: a warning in our file fails the pipeline.
+pub fn warning_gate(t: &Tree) -> Result<()> {
+    let obj = device_object(t)?;
+    let cmds = output(
+        Command::new("ninja")
+            .arg("-C")
+            .arg(&t.build)
+            .args(["-t", "commands", &obj]),
+    )?;
+    let cmd = cmds.lines().last().context("no compile command")?;
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{cmd} -Werror -fsyntax-only"))
+        .current_dir(&t.build))
+    .with_context(|| format!("my-rng.c has warnings on QEMU {}", t.version))
+}
