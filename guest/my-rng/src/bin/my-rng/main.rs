@@ -1,0 +1,308 @@
+//! `my-rng`: command-line front end to the my_rng device.
+
+mod bench;
+mod info;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use my_rng::parse::{parse_algorithm, parse_u32, parse_u64, AlgoArg};
+use my_rng::{Algorithm, Device};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "my-rng",
+    version,
+    about = "Use the my_rng PCI random number generator through its Linux driver",
+    after_help = "Numbers may be given in decimal or as 0x-prefixed hex."
+)]
+struct Cli {
+    /// Device node to use
+    #[arg(long, global = true, value_name = "PATH", default_value = my_rng::DEFAULT_PATH)]
+    device: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the seed exercise's app: seed, then two rounds of five numbers (classic ioctls)
+    Demo {
+        /// Seed written before each round
+        #[arg(long, default_value = "0", value_parser = parse_u32)]
+        seed: u32,
+    },
+    /// Reseed the current algorithm
+    Seed {
+        /// The seed (u32)
+        #[arg(value_parser = parse_u32)]
+        value: u32,
+    },
+    /// Print random numbers, one per line
+    Get {
+        /// How many numbers
+        #[arg(short = 'n', long, default_value = "1", value_parser = parse_u64)]
+        count: u64,
+        /// Width of each number: 32 (RAND ioctl) or 64 (RAND64 ioctl)
+        #[arg(long, default_value = "32", value_parser = parse_bits)]
+        bits: u32,
+        /// Print as 0x-prefixed, zero-padded hex
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Write raw random bytes (read() of the device) to stdout, e.g. for dieharder or rngtest
+    Dump {
+        /// Stop after this many bytes (default: until stdout is closed)
+        #[arg(long, value_parser = parse_u64)]
+        bytes: Option<u64>,
+    },
+    /// Show the current algorithm, or select one by name or id
+    Algo {
+        /// glibc, xoshiro256pp, chacha20, host, or a numeric id
+        #[arg(value_parser = parse_algorithm)]
+        algorithm: Option<AlgoArg>,
+    },
+    /// Show the device's PCI address, BAR0, ABI version, features and algorithms
+    Info,
+    /// Measure the throughput of each interface (changes the device's sequence)
+    Bench {
+        /// Time spent on each interface
+        #[arg(long, default_value = "1", value_parser = parse_seconds)]
+        seconds: f64,
+    },
+}
+
+fn parse_bits(s: &str) -> Result<u32, String> {
+    match s {
+        "32" => Ok(32),
+        "64" => Ok(64),
+        _ => Err(format!("bits must be 32 or 64, not {s:?}")),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "invalid duration {s:?}: expected seconds in (0, 3600]"
+        )),
+    }
+}
+
+/// How a command failed.
+#[derive(Debug)]
+enum Failure {
+    /// The reader of stdout went away (EPIPE): a normal way for `dump | head` to end.
+    Quiet,
+    /// A one-line message for stderr; exit code 1.
+    Msg(String),
+}
+
+impl From<my_rng::Error> for Failure {
+    fn from(e: my_rng::Error) -> Self {
+        Failure::Msg(e.to_string())
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Quiet
+        } else {
+            Failure::Msg(format!("writing output: {e}"))
+        }
+    }
+}
+
+type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
+        Err(Failure::Msg(m)) => {
+            eprintln!("my-rng: {m}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> CmdResult {
+    let dev = Device::open(&cli.device)?;
+    match cli.command {
+        Command::Demo { seed } => demo(&dev, seed),
+        Command::Seed { value } => Ok(dev.seed(value)?),
+        Command::Get { count, bits, hex } => get(&dev, count, bits, hex),
+        Command::Dump { bytes } => dump(&dev, bytes),
+        Command::Algo { algorithm } => algo(&dev, algorithm),
+        Command::Info => info::run(&dev),
+        Command::Bench { seconds } => bench::run(&dev, seconds),
+    }
+}
+
+/// Same calls and same output as the seed document's my-app.c.
+fn demo(dev: &Device, seed: u32) -> CmdResult {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for i in 0..2 {
+        dev.seed(seed)?;
+        for j in 0..5 {
+            let n = dev.next_u32()?;
+            writeln!(out, "Round {i} number {j}: {n}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn get(dev: &Device, count: u64, bits: u32, hex: bool) -> CmdResult {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for _ in 0..count {
+        match (bits, hex) {
+            (64, false) => writeln!(out, "{}", dev.next_u64()?)?,
+            (64, true) => writeln!(out, "{:#018x}", dev.next_u64()?)?,
+            (_, false) => writeln!(out, "{}", dev.next_u32()?)?,
+            (_, true) => writeln!(out, "{:#010x}", dev.next_u32()?)?,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn dump(dev: &Device, limit: Option<u64>) -> CmdResult {
+    // One driver call returns at most 64 KiB, so a bigger buffer gains nothing.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = io::stdout().lock();
+    let mut left = limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = dev.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(Failure::Msg(format!(
+                "{}: unexpected end of file",
+                dev.path().display()
+            )));
+        }
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn algo(dev: &Device, choice: Option<AlgoArg>) -> CmdResult {
+    match choice {
+        Some(a) => Ok(dev.set_algorithm_id(a.id())?),
+        None => {
+            let id = dev.algorithm_id()?;
+            let name = Algorithm::from_id(id).map_or("unknown", |a| a.name());
+            writeln!(io::stdout().lock(), "{id} {name}")?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("my-rng").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["demo"]).unwrap();
+        assert_eq!(cli.device, PathBuf::from("/dev/my_rng_driver"));
+        assert!(matches!(cli.command, Command::Demo { seed: 0 }));
+        let cli = parse(&["get"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Get {
+                count: 1,
+                bits: 32,
+                hex: false
+            }
+        ));
+        assert!(matches!(
+            parse(&["dump"]).unwrap().command,
+            Command::Dump { bytes: None }
+        ));
+        assert!(matches!(
+            parse(&["algo"]).unwrap().command,
+            Command::Algo { algorithm: None }
+        ));
+    }
+
+    #[test]
+    fn values_and_global_device() {
+        let cli = parse(&["seed", "0x42", "--device", "/dev/my_rng_driver1"]).unwrap();
+        assert_eq!(cli.device, PathBuf::from("/dev/my_rng_driver1"));
+        assert!(matches!(cli.command, Command::Seed { value: 0x42 }));
+        let cli = parse(&["--device", "/tmp/x", "demo", "--seed", "66"]).unwrap();
+        assert_eq!(cli.device, PathBuf::from("/tmp/x"));
+        assert!(matches!(cli.command, Command::Demo { seed: 66 }));
+        let cli = parse(&["get", "-n", "0x10", "--bits", "64", "--hex"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Get {
+                count: 16,
+                bits: 64,
+                hex: true
+            }
+        ));
+        let cli = parse(&["dump", "--bytes", "1048576"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Dump {
+                bytes: Some(1_048_576)
+            }
+        ));
+        let cli = parse(&["algo", "chacha20"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Algo {
+                algorithm: Some(AlgoArg::Known(Algorithm::ChaCha20))
+            }
+        ));
+        let cli = parse(&["algo", "9"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Algo {
+                algorithm: Some(AlgoArg::Id(9))
+            }
+        ));
+        let cli = parse(&["bench", "--seconds", "0.25"]).unwrap();
+        assert!(matches!(cli.command, Command::Bench { seconds } if seconds == 0.25));
+    }
+
+    #[test]
+    fn bad_values_rejected() {
+        for args in [
+            &["seed"][..],
+            &["seed", "-1"],
+            &["seed", "4294967296"],
+            &["seed", "0x"],
+            &["seed", "forty-two"],
+            &["demo", "--seed", "1.5"],
+            &["get", "--bits", "16"],
+            &["get", "-n", "-3"],
+            &["dump", "--bytes", "lots"],
+            &["algo", "mt19937"],
+            &["bench", "--seconds", "0"],
+            &["bench", "--seconds", "nan"],
+            &["frobnicate"],
+            &[],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} accepted");
+        }
+    }
+}
