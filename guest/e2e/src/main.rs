@@ -1,1 +1,187 @@
-fn main() {}
+//! `my-rng-e2e`: end-to-end tests of the my_rng device + driver, run as root in the guest.
+//!
+//! Prints `ok - <name>` or `not ok - <name>: <reason>` per test, then `N passed, M failed`;
+//! exits 0 iff nothing failed. Expected values come from the committed test vectors only.
+
+mod suite;
+mod util;
+
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use my_rng::sysfs::Sysfs;
+use my_rng::{Algorithm, Device};
+
+use suite::{Ctx, Test};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "my-rng-e2e",
+    version,
+    about = "End-to-end tests of the my_rng device and driver (run as root in the guest)"
+)]
+struct Args {
+    /// List the test names and exit
+    #[arg(long)]
+    list: bool,
+    /// First device node
+    #[arg(long, value_name = "PATH", default_value = my_rng::DEFAULT_PATH)]
+    device: PathBuf,
+    /// Second device node (two-device and unbind tests)
+    #[arg(long, value_name = "PATH", default_value = "/dev/my_rng_driver1")]
+    device1: PathBuf,
+    /// Per-test time limit in seconds; a test still running then fails
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    timeout: u64,
+    /// Run only tests whose name contains one of these strings
+    filters: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let all = suite::all();
+    if args.list {
+        for t in &all {
+            println!("{}", t.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let selected: Vec<Arc<Test>> = all
+        .into_iter()
+        .filter(|t| args.filters.is_empty() || args.filters.iter().any(|f| t.name.contains(f)))
+        .map(Arc::new)
+        .collect();
+    let ctx = Arc::new(Ctx {
+        dev0: args.device.clone(),
+        dev1: args.device1.clone(),
+        sys: Sysfs::default(),
+    });
+
+    // Panics are reported on the test's line; keep the default hook's backtrace off stdout.
+    panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
+
+    let (mut passed, mut failed) = (0u32, 0u32);
+    if selected.is_empty() {
+        println!("not ok - filter: no test matches {:?}", args.filters);
+        failed += 1;
+    }
+    let limit = Duration::from_secs(args.timeout);
+    for t in selected {
+        match run_one(&t, &ctx, limit) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok - {}", t.name);
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("not ok - {}: {}", t.name, one_line(&reason));
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+    // Leave the devices as a fresh boot has them for whoever comes next (best effort).
+    for p in [&ctx.dev0, &ctx.dev1] {
+        if let Ok(d) = Device::open(p) {
+            let _ = d.set_algorithm(Algorithm::Glibc);
+            let _ = d.seed(0);
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    let _ = std::io::stdout().flush();
+    // exit() rather than returning: a test that timed out may have left a thread stuck in
+    // a syscall, and the process must still end.
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// Run one test on its own thread, bounded by `limit`; panics and timeouts become failures.
+fn run_one(t: &Arc<Test>, ctx: &Arc<Ctx>, limit: Duration) -> Result<(), String> {
+    let (tx, rx) = mpsc::channel();
+    let (t2, ctx2) = (t.clone(), ctx.clone());
+    thread::Builder::new()
+        .name("test".into())
+        .spawn(move || {
+            let r = panic::catch_unwind(AssertUnwindSafe(|| (t2.run)(&ctx2)));
+            let r = r.unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown payload".into());
+                Err(format!("panicked: {msg}"))
+            });
+            let _ = tx.send(r);
+        })
+        .map_err(|e| format!("cannot spawn test thread: {e}"))?;
+    match rx.recv_timeout(limit) {
+        Ok(r) => r,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("timed out after {}s (hung?)", limit.as_secs()))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("test thread died".into()),
+    }
+}
+
+/// The protocol is one line per test.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn args() {
+        let a = Args::try_parse_from(["e2e", "--list"]).unwrap();
+        assert!(a.list);
+        assert_eq!(a.device, PathBuf::from("/dev/my_rng_driver"));
+        let a = Args::try_parse_from(["e2e", "--device", "/dev/x", "read", "seed-read"]).unwrap();
+        assert_eq!(a.device, PathBuf::from("/dev/x"));
+        assert_eq!(a.filters, ["read", "seed-read"]);
+        assert!(Args::try_parse_from(["e2e", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn runner_reports_panics_and_timeouts() {
+        let ctx = Arc::new(Ctx {
+            dev0: "/nonexistent".into(),
+            dev1: "/nonexistent1".into(),
+            sys: Sysfs::at("/nonexistent-sys"),
+        });
+        let panicky = Arc::new(Test {
+            name: "p".into(),
+            run: Box::new(|_| panic!("boom")),
+        });
+        let e = run_one(&panicky, &ctx, Duration::from_secs(5)).unwrap_err();
+        assert!(e.contains("boom"), "{e}");
+        let slow = Arc::new(Test {
+            name: "s".into(),
+            run: Box::new(|_| {
+                thread::sleep(Duration::from_secs(10));
+                Ok(())
+            }),
+        });
+        let e = run_one(&slow, &ctx, Duration::from_millis(50)).unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        // Without a device every test fails (never skips) with a reason.
+        for t in suite::all() {
+            let name = t.name.clone();
+            if name == "kmsg-clean" || name.starts_with("hwrng") {
+                continue; // these do not need the my_rng node and may pass on the host
+            }
+            let r = run_one(&Arc::new(t), &ctx, Duration::from_secs(10));
+            assert!(r.is_err(), "{name} passed without a device");
+        }
+    }
+
+    #[test]
+    fn one_line_reasons() {
+        assert_eq!(one_line("a\nb  c\n"), "a b c");
+    }
+}
