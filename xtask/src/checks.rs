@@ -67,6 +67,19 @@ pub fn selftest(text: &str) -> Result<String> {
     Ok("BEGIN/END block with 2 identical rounds for seed 0x42".into())
 }
 
+/// Raw MMIO from the guest (devmem): seed 0x42 at BAR0+4, then five reads of BAR0.
+pub fn raw_mmio(text: &str, rc: i32) -> Result<String> {
+    ensure!(rc == 0, "exit code {rc}: {text}");
+    let got: Vec<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let block = vectors::lookup(Algorithm::Glibc, 0x42, 32).context("no glibc vector")?;
+    ensure!(
+        got == block.values[..5],
+        "BAR0 reads after seeding 0x42: {got:?}, want {:?}",
+        &block.values[..5]
+    );
+    Ok(format!("BAR0 after SEED=0x42: {got:?}"))
+}
+
 /// One line per my_rng function: `addr vendor device class revision bar0-start bar0-end`.
 pub fn pci(text: &str, devices: usize) -> Result<String> {
     let lines = program_lines(text);

@@ -33,7 +33,9 @@ pub fn component() -> Result<Component> {
     let c = dir.join("c");
     let mut new_files = Vec::new();
     for sub in ["drivers", "include"] {
-        new_files.extend(files_below(&c, sub)?);
+        if c.join(sub).exists() {
+            new_files.extend(files_below(&c, sub)?);
+        }
     }
     Ok(Component { dir, new_files })
 }

@@ -183,6 +183,8 @@ fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
     let get = |k: &str| run.steps.get(k).cloned().unwrap_or_default();
     report("pci", checks::pci(&get("pci").0, vm.devices));
     report("driver self-test", checks::selftest(&get("selftest").0));
+    let (t, rc) = get("rawmmio");
+    report("raw MMIO (devmem)", checks::raw_mmio(&t, rc));
     let (t, rc) = get("my-app");
     report("seed app", checks::app_output(&t, rc, 0));
     let (t, rc) = get("demo");
