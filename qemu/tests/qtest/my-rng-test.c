@@ -738,15 +738,10 @@ static void wait_status(QTestState *qts, const char *query, const char *want)
     g_assert_not_reached();
 }
 
-/*
- * Migrates source to a new QEMU through a file; returns the destination,
- * already running, with its BAR mapped.
- */
-static void migrate(MyRng *src, MyRng *dst, const char *dir)
+/* Saves src's state to file (src keeps running, paused, until stopped) */
+static void migrate_to_file(MyRng *src, const char *file)
 {
-    g_autofree char *file = g_build_filename(dir, "migration", NULL);
     g_autofree char *out = g_strdup_printf("exec:cat > %s", file);
-    g_autofree char *in = g_strdup_printf("exec:cat %s", file);
     QDict *rsp;
 
     rsp = qtest_qmp(src->qts, "{ 'execute': 'migrate',"
@@ -754,13 +749,33 @@ static void migrate(MyRng *src, MyRng *dst, const char *dir)
     g_assert_false(qdict_haskey(rsp, "error"));
     qobject_unref(rsp);
     wait_status(src->qts, "query-migrate", "completed");
-    my_rng_stop(src);
+}
 
-    dst->qts = qtest_init("-nodefaults -device my_rng -incoming defer");
-    rsp = qtest_qmp(dst->qts, "{ 'execute': 'migrate-incoming',"
+/* Starts a QEMU that loads file; returns before the load has finished */
+static QTestState *incoming_from_file(const char *file)
+{
+    g_autofree char *in = g_strdup_printf("exec:cat %s", file);
+    QTestState *qts = qtest_init("-nodefaults -device my_rng -incoming defer");
+    QDict *rsp;
+
+    rsp = qtest_qmp(qts, "{ 'execute': 'migrate-incoming',"
                     " 'arguments': { 'uri': %s } }", in);
     g_assert_false(qdict_haskey(rsp, "error"));
     qobject_unref(rsp);
+    return qts;
+}
+
+/*
+ * Migrates source to a new QEMU through a file; returns the destination,
+ * already running, with its BAR mapped.
+ */
+static void migrate(MyRng *src, MyRng *dst, const char *dir)
+{
+    g_autofree char *file = g_build_filename(dir, "migration", NULL);
+
+    migrate_to_file(src, file);
+    my_rng_stop(src);
+    dst->qts = incoming_from_file(file);
     wait_status(dst->qts, "query-status", "running");
     g_unlink(file);
     /* PCI config came with the stream; remap only to get a QPCIBar */
@@ -853,6 +868,103 @@ static void test_migration(const void *data)
     }
 }
 
+/*
+ * A migration stream is untrusted input: post_load must refuse indices
+ * and an algorithm that would index out of bounds.  The device's fields
+ * are found in a real stream by the unique algo/seed pair set up here, and
+ * patched one at a time; the destination must then fail the load (exit 1)
+ * instead of running.  An unpatched copy with only the seed latch changed
+ * must load, which proves the offsets.
+ */
+enum {
+    /* byte offsets in the stream, from the "algo" field (VMState order) */
+    VMS_ALGO = 0,
+    VMS_SEED = 4,
+    VMS_GLIBC_F = 8 + 31 * 4,
+    VMS_GLIBC_R = VMS_GLIBC_F + 4,
+    VMS_CHACHA_POS = VMS_GLIBC_R + 4 + 4 * 8 + 8 * 4 + 8 + 16 * 4,
+};
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static void test_migration_bad_stream(void)
+{
+    static const struct {
+        size_t off;
+        uint32_t val;
+    } bad[] = {
+        { VMS_ALGO, 4 },
+        { VMS_ALGO, 0xffffffff },
+        { VMS_GLIBC_F, 31 },
+        { VMS_GLIBC_F, 0x80000000 },
+        { VMS_GLIBC_R, 0xffffffff },
+        { VMS_GLIBC_F, 8 },             /* in range, but not 3 after r */
+        { VMS_CHACHA_POS, 17 },
+        { VMS_CHACHA_POS, 0xffffffff },
+    };
+    static const uint8_t marker[] = { 0, 0, 0, ALGO_HOST,
+                                      0xa5, 0xa5, 0xa5, 0xa5 };
+    g_autofree char *dir = g_dir_make_tmp("my-rng-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "good", NULL);
+    g_autofree char *patched = g_build_filename(dir, "patched", NULL);
+    g_autofree uint8_t *stream = NULL;
+    uint8_t *field = NULL, *p;
+    gsize len;
+    size_t i;
+    MyRng src, dst;
+
+    g_assert_nonnull(dir);
+    my_rng_start(&src, NULL);
+    set_algo_seed(&src, ALGO_HOST, 0xa5a5a5a5);
+    migrate_to_file(&src, file);
+    my_rng_stop(&src);
+    g_assert_true(g_file_get_contents(file, (char **)&stream, &len, NULL));
+    for (p = stream; p + sizeof(marker) <= stream + len; p++) {
+        if (!memcmp(p, marker, sizeof(marker))) {
+            g_assert_null(field);
+            field = p;
+        }
+    }
+    g_assert_nonnull(field);
+    g_assert_cmpuint(field + VMS_CHACHA_POS + 4 - stream, <=, len);
+
+    /* control: the same stream with seed latch 0x42 loads and is used */
+    put_be32(field + VMS_SEED, 0x42);
+    g_assert_true(g_file_set_contents(patched, (char *)stream, len, NULL));
+    dst.qts = incoming_from_file(patched);
+    wait_status(dst.qts, "query-status", "running");
+    my_rng_map(&dst);
+    g_assert_cmpuint(rd32(&dst, REG_ALGO), ==, ALGO_HOST);
+    wr32(&dst, REG_ALGO, ALGO_GLIBC);
+    check_table(&dst, seed42_table, ARRAY_SIZE(seed42_table));
+    my_rng_stop(&dst);
+
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autofree uint8_t *copy = g_memdup2(stream, len);
+        QTestState *qts;
+        int tries;
+
+        put_be32(copy + (field - stream) + bad[i].off, bad[i].val);
+        g_assert_true(g_file_set_contents(patched, (char *)copy, len, NULL));
+        qts = incoming_from_file(patched);
+        qtest_set_expected_status(qts, EXIT_FAILURE);
+        for (tries = 0; qtest_probe_child(qts); tries++) {
+            g_assert_cmpint(tries, <, 1200);
+            g_usleep(50 * 1000);
+        }
+        qtest_quit(qts);
+    }
+    g_unlink(patched);
+    g_unlink(file);
+    g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const algo_names[] = {
@@ -881,6 +993,7 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(path, GUINT_TO_POINTER(algo), test_migration);
     }
+    qtest_add_func("/my-rng/migration/bad-stream", test_migration_bad_stream);
 
     return g_test_run();
 }
