@@ -33,11 +33,14 @@ const HOST_PACKAGES: &[&str] = &[
     "patch",
     "diffutils",
     "perl",
-    "linux-headers-amd64",
+    // qemu-img, for the qtest's savevm/loadvm image (our QEMU build has no tools).
+    "qemu-utils",
+    // BTF of modules built against Debian's 6.12 headers.
+    "pahole",
 ];
 
 /// Packages built for bookworm but published in bookworm-backports: safe to install.
-const BACKPORTS_PACKAGES: &[&str] = &["meson", "linux-headers-6.12.95+deb12-amd64"];
+const BACKPORTS_PACKAGES: &[&str] = &["meson"];
 
 /// Suites for downloads only (sources, arch-all packages): never used to install.
 const FETCH_SOURCES: &str = "\
@@ -45,6 +48,8 @@ deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 ";
@@ -214,13 +219,16 @@ pub fn fetch_source(pkg: &str, versions: &[&str], into: &Path) -> Result<PathBuf
     bail!("none of {pkg} {versions:?} could be downloaded from the Debian archive")
 }
 
-/// Downloads one binary package file (arch all, never installed) into `into`; returns its path.
+/// Downloads one binary package file (never installed) into `into`; returns its path.
 pub fn download(pkg: &str, version: &str, into: &Path) -> Result<PathBuf> {
     fs::create_dir_all(into)?;
+    let ver = version.split(':').next_back().unwrap_or(version);
+    let prefix = format!("{pkg}_{ver}_");
     let file = |d: &Path| -> Option<PathBuf> {
-        let ver = version.split(':').next_back().unwrap_or(version);
-        let f = d.join(format!("{pkg}_{ver}_all.deb"));
-        f.exists().then_some(f)
+        fs::read_dir(d).ok()?.filter_map(|e| e.ok()).find_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            (n.starts_with(&prefix) && n.ends_with(".deb")).then(|| e.path())
+        })
     };
     if let Some(f) = file(into) {
         return Ok(f);
@@ -235,4 +243,94 @@ pub fn download(pkg: &str, version: &str, into: &Path) -> Result<PathBuf> {
         format!("{pkg} {version} is no longer downloadable from the Debian archive: update the version constant")
     })?;
     file(into).with_context(|| format!("{pkg} {version}: downloaded file not found"))
+}
+
+/// One package record of `apt-cache show`: its version and its Depends field.
+pub struct Record {
+    pub version: String,
+    pub depends: String,
+}
+
+/// The records of `pkg` that bookworm and its backports publish (binaries that run on this
+/// host), newest first.
+pub fn bookworm_records(pkg: &str) -> Result<Vec<Record>> {
+    private_update(Conf::Install)?;
+    let mut c = Command::new("apt-cache");
+    c.args(private_opts(Conf::Install)).args(["show", pkg]);
+    let text = crate::util::output(&mut c)?;
+    Ok(parse_records(&text))
+}
+
+fn parse_records(text: &str) -> Vec<Record> {
+    text.split("\n\n")
+        .filter_map(|rec| {
+            let field = |name: &str| {
+                rec.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_string())
+            };
+            Some(Record {
+                version: field("Version:")?,
+                depends: field("Depends:").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Entries of a Depends field whose name starts with one of `prefixes`, as (name, version to
+/// download): the version of `(= v)` or `(>= v)`, else `default`.
+pub fn depends_named(depends: &str, prefixes: &[&str], default: &str) -> Vec<(String, String)> {
+    depends
+        .split([',', '|'])
+        .filter_map(|d| {
+            let d = d.trim();
+            let (name, rel) = d.split_once(' ').unwrap_or((d, ""));
+            if !prefixes.iter().any(|p| name.starts_with(p)) {
+                return None;
+            }
+            let rel = rel
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim();
+            let ver = rel
+                .strip_prefix(">=")
+                .or_else(|| rel.strip_prefix('='))
+                .map_or(default, str::trim);
+            Some((name.to_string(), ver.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_depends() {
+        let text = "Package: linux-headers-amd64\nVersion: 6.12.95-1~bpo12+1\n\
+                    Depends: linux-headers-6.12.95+deb12-amd64 (= 6.12.95-1~bpo12+1)\n\n\
+                    Package: linux-headers-amd64\nVersion: 6.1.192-2\n\
+                    Depends: linux-headers-6.1.0-56-amd64 (= 6.1.192-2)\n";
+        let r = parse_records(text);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].version, "6.1.192-2");
+        let d = "linux-base (>= 4.12~), linux-headers-6.12.95+deb12-common (= 6.12.95-1~bpo12+1), \
+                 linux-image-6.12.95+deb12-amd64 (= 6.12.95-1~bpo12+1) | \
+                 linux-image-6.12.95+deb12-amd64-unsigned (= 6.12.95-1~bpo12+1), \
+                 linux-kbuild-6.12.95+deb12, gcc-12";
+        let want = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            depends_named(d, &["linux-headers-", "linux-kbuild-"], "dflt"),
+            vec![
+                want("linux-headers-6.12.95+deb12-common", "6.12.95-1~bpo12+1"),
+                want("linux-kbuild-6.12.95+deb12", "dflt"),
+            ]
+        );
+        let d = "linux-headers-6.1.0-56-common (= 6.1.192-2), linux-kbuild-6.1 (>= 6.1.192-2)";
+        assert_eq!(
+            depends_named(d, &["linux-kbuild-"], "dflt"),
+            vec![want("linux-kbuild-6.1", "6.1.192-2")]
+        );
+    }
 }

@@ -41,13 +41,17 @@ pub fn component() -> Result<Component> {
 }
 
 fn extract_deb_tarball(deb: &Path, tarball: &str, dest: &Path, members: &[&str]) -> Result<()> {
-    let tmp = dest.with_extension("deb-x");
+    let parent = dest.parent().context("extraction target has no parent")?;
+    fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(
+        "{}.deb-x",
+        dest.file_name().unwrap().to_string_lossy()
+    ));
     let _ = fs::remove_dir_all(&tmp);
     run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp))?;
-    fs::create_dir_all(dest.parent().unwrap())?;
     let mut tar = Command::new("tar");
     tar.arg("-C")
-        .arg(dest.parent().unwrap())
+        .arg(parent)
         .arg("-xf")
         .arg(tmp.join(tarball))
         .arg("--wildcards")
@@ -88,24 +92,11 @@ pub fn old_pristine() -> Result<PathBuf> {
     if dir.join(".extracted").exists() {
         return Ok(dir);
     }
-    let dl = cache_dir().join("dl/linux");
-    let deb = match fs::read_dir(&dl).ok().and_then(|rd| {
-        rd.filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.to_string_lossy().contains(&format!("{OLD_SOURCE}_")))
-    }) {
-        Some(p) => p,
-        None => {
-            fs::create_dir_all(&dl)?;
-            step(&format!("Downloading {OLD_SOURCE} (bookworm)"));
-            run(Command::new("apt-get")
-                .current_dir(&dl)
-                .args(["-qq", "download", OLD_SOURCE]))?;
-            fs::read_dir(&dl)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.to_string_lossy().contains(&format!("{OLD_SOURCE}_")))
-                .context("linux-source-6.1 download not found")?
-        }
-    };
+    let rec = apt::bookworm_records(OLD_SOURCE)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("bookworm has no {OLD_SOURCE}"))?;
+    let deb = apt::download(OLD_SOURCE, &rec.version, &cache_dir().join("dl/linux"))?;
     step(&format!("Extracting the touched folders of {OLD_SOURCE}"));
     let _ = fs::remove_dir_all(&dir);
     extract_deb_tarball(
@@ -213,7 +204,8 @@ pub fn build() -> Result<Tree> {
         "Building the Linux {SERIES} guest kernel (first time ~16 CPU-minutes, then incremental)"
     ));
     run_logged(
-        make(&t, &lib, &bin).arg("bzImage"),
+        // `modules` also writes Module.symvers, which the out-of-tree module build needs.
+        make(&t, &lib, &bin).args(["bzImage", "modules"]),
         &cache_dir().join("logs/kernel-build.log"),
     )?;
     let ko = build_module(&t, &lib, &bin)?;
@@ -305,34 +297,67 @@ fn sync_dir(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Kernel header trees from Debian's packages that the driver must also compile on.
-fn header_trees() -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for prefix in ["linux-headers-6.1.", "linux-headers-6.12."] {
-        let mut found: Vec<PathBuf> = fs::read_dir("/usr/src")?
+/// Debian kernel series whose headers the driver must also compile against: bookworm's own
+/// kernel and the one bookworm-backports carries.
+const HEADER_SERIES: &[&str] = &["6.1.", "6.12."];
+
+/// Downloads and unpacks (once) the newest bookworm(-backports) headers of `series` into the
+/// cache, without installing anything: the headers package of a backports kernel would pull
+/// the kernel image onto the host. Returns the tree to run `make -C` in.
+fn header_tree(series: &str) -> Result<PathBuf> {
+    let base = cache_dir().join("headers");
+    let done = |n: &str| n.starts_with(&format!("linux-headers-{series}")) && n.ends_with("-amd64");
+    if let Ok(rd) = fs::read_dir(&base) {
+        let mut found: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.starts_with(prefix)
-                    && n.ends_with("-amd64")
-                    && !n.contains("cloud")
-                    && !n.contains("-rt-")
-            })
+            .filter(|p| done(&p.file_name().unwrap().to_string_lossy()))
+            .filter(|p| p.join(".extracted").exists())
             .collect();
         found.sort();
-        out.push(
-            found
-                .pop()
-                .with_context(|| format!("no {prefix}*-amd64 headers in /usr/src"))?,
-        );
+        if let Some(root) = found.pop() {
+            let name = root.file_name().unwrap().to_string_lossy().into_owned();
+            return Ok(root.join("usr/src").join(name));
+        }
     }
-    Ok(out)
+    let meta = apt::bookworm_records("linux-headers-amd64")?
+        .into_iter()
+        .find(|r| r.version.starts_with(series))
+        .with_context(|| format!("bookworm has no linux-headers-amd64 {series}*"))?;
+    let (name, ver) = apt::depends_named(&meta.depends, &["linux-headers-"], &meta.version)
+        .into_iter()
+        .next()
+        .context("linux-headers-amd64 names no headers package")?;
+    let rec = apt::bookworm_records(&format!("{name}={ver}"))?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no record for {name} {ver}"))?;
+    let mut pkgs = vec![(name.clone(), ver)];
+    pkgs.extend(apt::depends_named(
+        &rec.depends,
+        &["linux-headers-", "linux-kbuild-"],
+        &rec.version,
+    ));
+    let root = base.join(&name);
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root)?;
+    for (p, v) in &pkgs {
+        let deb = apt::download(p, v, &cache_dir().join("dl/headers"))?;
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&root))?;
+    }
+    // The arch Makefile includes the common one by its absolute /usr/src path.
+    let tree = root.join("usr/src").join(&name);
+    let mk = tree.join("Makefile");
+    let text = read(&mk)?.replace("/usr/src/", &format!("{}/", root.join("usr/src").display()));
+    fs::write(&mk, text)?;
+    fs::write(root.join(".extracted"), "")?;
+    Ok(tree)
 }
 
 /// Compiles the driver as a module against each header tree with warnings as errors.
 pub fn compat_check() -> Result<Vec<String>> {
     let mut checked = Vec::new();
-    for h in header_trees()? {
+    for series in HEADER_SERIES {
+        let h = header_tree(series)?;
         let name = h.file_name().unwrap().to_string_lossy().into_owned();
         let dir = cache_dir().join("compat").join(&name);
         sync_dir(&repo_root().join("linux/c"), &dir)?;
