@@ -965,6 +965,90 @@ static void test_migration_bad_stream(void)
     g_rmdir(dir);
 }
 
+/* Creates a small qcow2 image with $QTEST_QEMU_IMG; false if there is none */
+static bool make_qcow2(const char *file)
+{
+    const char *img = g_getenv("QTEST_QEMU_IMG");
+    g_autoptr(GError) err = NULL;
+    int status;
+
+    if (!img) {
+        return false;
+    }
+    {
+        const char *argv[] = { img, "create", "-q", "-f", "qcow2", file,
+                               "1M", NULL };
+
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                                   G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,
+                                   &status, &err));
+    }
+    g_assert_true(g_spawn_check_exit_status(status, &err));
+    return true;
+}
+
+static void hmp_ok(QTestState *qts, const char *cmd)
+{
+    g_autofree char *out = qtest_hmp(qts, "%s", cmd);
+
+    /* these commands print nothing on success */
+    g_assert_cmpstr(out, ==, "");
+}
+
+/*
+ * savevm/loadvm within one QEMU: after loadvm the selected algorithm
+ * continues exactly where it was when the snapshot was taken, although the
+ * guest reselected and reseeded in between.  Snapshots are taken
+ * mid-stream (ChaCha20 inside a block, glibc at an odd position).
+ */
+static void test_savevm_loadvm(void)
+{
+    enum { BEFORE = 13, AFTER = 24 };
+    g_autofree char *dir = g_dir_make_tmp("my-rng-test-XXXXXX", NULL);
+    g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
+    g_autofree char *args = NULL;
+    uint64_t after[AFTER], again[AFTER];
+    uint32_t algo, i;
+    MyRng t;
+
+    g_assert_nonnull(dir);
+    if (!make_qcow2(disk)) {
+        g_test_skip("QTEST_QEMU_IMG is not set: no image for savevm");
+        g_rmdir(dir);
+        return;
+    }
+    args = g_strdup_printf("-drive if=none,id=d0,format=qcow2,file=%s", disk);
+    my_rng_start(&t, args);
+
+    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+        g_autofree char *save = g_strdup_printf("savevm snap%u", algo);
+        g_autofree char *load = g_strdup_printf("loadvm snap%u", algo);
+
+        set_algo_seed(&t, algo, 0xdeadbeef);
+        for (i = 0; i < BEFORE; i++) {
+            rd32(&t, REG_RNG);
+        }
+        hmp_ok(t.qts, save);
+        for (i = 0; i < AFTER; i++) {
+            after[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, REG_RNG);
+        }
+
+        /* move everything away from the snapshot */
+        set_algo_seed(&t, ALGO_GLIBC, 0x42);
+        check_table(&t, seed42_table, ARRAY_SIZE(seed42_table));
+
+        hmp_ok(t.qts, load);
+        g_assert_cmpuint(rd32(&t, REG_ALGO), ==, algo);
+        for (i = 0; i < AFTER; i++) {
+            again[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, REG_RNG);
+        }
+        g_assert_cmpmem(again, sizeof(again), after, sizeof(after));
+    }
+    my_rng_stop(&t);
+    g_unlink(disk);
+    g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const algo_names[] = {
@@ -994,6 +1078,7 @@ int main(int argc, char **argv)
         qtest_add_data_func(path, GUINT_TO_POINTER(algo), test_migration);
     }
     qtest_add_func("/my-rng/migration/bad-stream", test_migration_bad_stream);
+    qtest_add_func("/my-rng/savevm-loadvm", test_savevm_loadvm);
 
     return g_test_run();
 }
