@@ -104,8 +104,13 @@ static_assert(MY_RNG_IOCTL_INFO == 0x80107104);
 static_assert(MY_RNG_IOCTL_SEED_READ == 0xc0107105);
 #endif
 
+/*
+ * No sysfs file (perm 0): a built-in driver with a visible parameter owns
+ * /sys/module/my_rng, and that would keep the same code from being loaded
+ * as my_rng.ko while the built-in copy is disabled (initcall_blacklist).
+ */
 static bool selftest = IS_BUILTIN(CONFIG_MY_RNG);
-module_param(selftest, bool, 0444);
+module_param(selftest, bool, 0);
 MODULE_PARM_DESC(selftest,
 		 "Seed twice with 0x42 at probe time and log 5 values per round (default: on if built in)");
 

@@ -28,6 +28,7 @@
 #ifndef _UAPI_MISC_MY_RNG_H
 #define _UAPI_MISC_MY_RNG_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -37,10 +38,10 @@
 #define MY_RNG_ID_MINOR(id)		((id) & 0xff)
 
 /* FEATURES register bits (my_rng_info.features). */
-#define MY_RNG_FEATURE_RNG64		(1U << 0)
-#define MY_RNG_FEATURE_ALGO		(1U << 1)
-#define MY_RNG_FEATURE_ENTROPY		(1U << 2)
-#define MY_RNG_FEATURE_DMA		(1U << 3)
+#define MY_RNG_FEATURE_RNG64		_BITUL(0)
+#define MY_RNG_FEATURE_ALGO		_BITUL(1)
+#define MY_RNG_FEATURE_ENTROPY		_BITUL(2)
+#define MY_RNG_FEATURE_DMA		_BITUL(3)
 
 /* Algorithm ids (bit n of my_rng_info.algos is set if id n is available). */
 #define MY_RNG_ALGO_GLIBC		0
