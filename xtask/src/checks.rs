@@ -44,27 +44,42 @@ pub fn app_output(text: &str, rc: i32, seed: u32) -> Result<String> {
     ))
 }
 
-/// The driver's boot-time self-test block (from dmesg): the seed's block with seed 0x42.
-pub fn selftest(text: &str) -> Result<String> {
-    ensure!(
-        text.lines().any(|l| l.trim_end() == "BEGIN MY-RNG TEST"),
-        "no BEGIN MY-RNG TEST line in the kernel log"
-    );
-    ensure!(
-        text.lines().any(|l| l.trim_end() == "END MY-RNG TEST"),
-        "no END MY-RNG TEST line in the kernel log"
-    );
-    let got: Vec<&str> = text
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| l.starts_with("Round "))
-        .collect();
+/// The driver's boot-time self-test (from dmesg): one seed block per probed device, each with
+/// two identical rounds for seed 0x42.
+pub fn selftest(text: &str, devices: usize) -> Result<String> {
     let want = expected_rounds(0x42)?;
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    let mut open = false;
+    for l in text.lines().map(str::trim_end) {
+        match l {
+            "BEGIN MY-RNG TEST" => {
+                ensure!(!open, "BEGIN MY-RNG TEST inside another block");
+                blocks.push(Vec::new());
+                open = true;
+            }
+            "END MY-RNG TEST" => {
+                ensure!(open, "END MY-RNG TEST without BEGIN");
+                open = false;
+            }
+            l if open && l.starts_with("Round ") => blocks.last_mut().unwrap().push(l),
+            _ => {}
+        }
+    }
+    ensure!(!open, "a self-test block has no END MY-RNG TEST line");
     ensure!(
-        got == want,
-        "self-test rounds differ:\n got: {got:?}\nwant: {want:?}"
+        blocks.len() == devices,
+        "{} self-test block(s) in the kernel log, want one per device ({devices})",
+        blocks.len()
     );
-    Ok("BEGIN/END block with 2 identical rounds for seed 0x42".into())
+    for (i, b) in blocks.iter().enumerate() {
+        ensure!(
+            *b == want,
+            "self-test block {i} differs:\n got: {b:?}\nwant: {want:?}"
+        );
+    }
+    Ok(format!(
+        "{devices} BEGIN/END block(s), each with 2 identical rounds for seed 0x42"
+    ))
 }
 
 /// Raw MMIO from the guest (devmem): seed 0x42 at BAR0+4, then five reads of BAR0.
@@ -173,6 +188,17 @@ mod tests {
         // The seed document's printed table.
         assert_eq!(r[0], "Round 0 number 0: 286129175");
         assert_eq!(r[9], "Round 1 number 4: 1335014133");
+    }
+
+    #[test]
+    fn selftest_blocks() {
+        let rounds = expected_rounds(0x42).unwrap().join("\n");
+        let block = format!("BEGIN MY-RNG TEST\n{rounds}\nEND MY-RNG TEST\n");
+        assert!(selftest(&block, 1).is_ok());
+        assert!(selftest(&block.repeat(2), 2).is_ok());
+        assert!(selftest(&block, 2).is_err());
+        assert!(selftest(&block.replace("971802288", "1"), 1).is_err());
+        assert!(selftest(&block.replace("END MY-RNG TEST\n", ""), 1).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod qemu;
 mod util;
 mod vm;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use my_rng_spec::{vectors, Algorithm};
 use std::path::PathBuf;
@@ -182,7 +182,10 @@ fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
     };
     let get = |k: &str| run.steps.get(k).cloned().unwrap_or_default();
     report("pci", checks::pci(&get("pci").0, vm.devices));
-    report("driver self-test", checks::selftest(&get("selftest").0));
+    report(
+        "driver self-test",
+        checks::selftest(&get("selftest").0, vm.devices),
+    );
     let (t, rc) = get("rawmmio");
     report("raw MMIO (devmem)", checks::raw_mmio(&t, rc));
     let (t, rc) = get("my-app");
@@ -327,22 +330,27 @@ fn suite() -> Result<()> {
             .map(|_| "my-rng, my-rng-e2e, my-app".into())
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     });
-    let boot = match (&q, &k, &g) {
+    const DEVICES: usize = 2;
+    let vm = match (&q, &k, &g) {
         (Ok(q), Ok(k), Ok(g)) => {
             let module = k.build.parent().unwrap().join("module/my_rng.ko");
-            guest::initramfs(g, Some(&module), &[]).and_then(|initramfs| {
+            guest::initramfs(g, Some(&module), &[]).map(|initramfs| {
                 let vm = vm::Vm {
                     qemu: q.binary(),
                     kernel: k.build.join("arch/x86/boot/bzImage"),
                     initramfs,
-                    devices: 2,
+                    devices: DEVICES,
                 };
                 let accel = vm.probe();
-                vm.boot(accel, "test", Duration::from_secs(900), false)
+                (vm, accel)
             })
         }
         _ => Err(anyhow::anyhow!("a build it needs failed")),
     };
+    let boot = vm
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .and_then(|(vm, accel)| vm.boot(*accel, "test", Duration::from_secs(900), false));
     match boot {
         Ok(run) => {
             println!("     (guest ran under {})", run.accel.name());
@@ -353,10 +361,14 @@ fn suite() -> Result<()> {
                     .unwrap_or_else(|| (String::new(), -1))
             };
             s.check("guest: device visible on PCI", || {
-                checks::pci(&get("pci").0, 2)
+                checks::pci(&get("pci").0, DEVICES)
             });
             s.check("guest: driver boot self-test", || {
-                checks::selftest(&get("selftest").0)
+                checks::selftest(&get("selftest").0, DEVICES)
+            });
+            s.check("guest: raw MMIO, seed 0x42 at BAR0+4 (devmem)", || {
+                let (t, rc) = get("rawmmio");
+                checks::raw_mmio(&t, rc)
             });
             s.check("guest: seed's C app", || {
                 let (t, rc) = get("my-app");
@@ -378,6 +390,46 @@ fn suite() -> Result<()> {
             s.check("guest boot", || Err(e));
         }
     }
+    // The same driver as the out-of-tree my_rng.ko, with the built-in one kept out.
+    let boot = vm
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .and_then(|(vm, accel)| vm.boot(*accel, "module", Duration::from_secs(900), false));
+    match boot {
+        Ok(run) => {
+            let get = |k: &str| {
+                run.steps
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| (String::new(), -1))
+            };
+            s.check(
+                "module: insmod my_rng.ko (built-in driver kept out)",
+                || {
+                    let (t, rc) = get("insmod");
+                    ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
+                    Ok("my_rng.ko bound the devices".into())
+                },
+            );
+            s.check("module: probe self-test", || {
+                checks::selftest(&get("selftest").0, DEVICES)
+            });
+            s.check("module: seed's C app", || {
+                let (t, rc) = get("my-app");
+                checks::app_output(&t, rc, 0)
+            });
+            s.check("module: in-guest e2e tests with unload/reload", || {
+                let (t, rc) = get("e2e");
+                checks::e2e(&t, rc).map(|r| r.0)
+            });
+            s.check("module: kernel log clean", || {
+                checks::kernel_log_clean(&run.log)
+            });
+        }
+        Err(e) => {
+            s.check("module guest boot", || Err(e));
+        }
+    }
     let _ = q_ok;
     println!(
         "\nsuite finished in {} s (cache: {})",
@@ -394,13 +446,17 @@ fn suite() -> Result<()> {
 /// QEMU's own checkpatch.pl on the device and its qtest.
 fn qemu_checkpatch() -> Result<String> {
     let (_, tree) = qemu::pristine(qemu::MAIN_VERSIONS)?;
-    let files: Vec<PathBuf> = qemu::component()?
+    let component = qemu::component()?;
+    // Paths as in the QEMU tree: checkpatch's rules depend on them (tests/ may use
+    // g_assert_cmpint() and friends).
+    let files: Vec<String> = component
         .new_files
         .into_iter()
-        .map(|(_, p)| p)
-        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "h"))
+        .map(|(rel, _)| rel)
+        .filter(|p| p.ends_with(".c") || p.ends_with(".h"))
         .collect();
     let out = Command::new("perl")
+        .current_dir(&component.dir)
         .arg(tree.join("scripts/checkpatch.pl"))
         .arg("--no-tree")
         .arg("-f")

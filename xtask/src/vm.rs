@@ -57,7 +57,7 @@ impl Vm {
             c.args(["-L", d]);
         }
         c.args(accel.args())
-            .args(["-machine", "pc", "-m", "512M", "-smp", "1"])
+            .args(["-machine", "pc", "-m", "512M", "-smp", "2"])
             .args(["-nographic", "-no-reboot", "-nic", "none"])
             .arg("-kernel")
             .arg(&self.kernel)
@@ -65,7 +65,13 @@ impl Vm {
             .arg(&self.initramfs)
             .arg("-append")
             .arg(format!(
-                "console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={mode}"
+                "console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={mode}{}",
+                // The module boot keeps the built-in driver out, so my_rng.ko binds the devices.
+                if mode == "module" {
+                    " initcall_blacklist=my_rng_pci_driver_init"
+                } else {
+                    ""
+                }
             ));
         for _ in 0..self.devices {
             c.args(["-device", "my_rng"]);
@@ -193,8 +199,18 @@ fn pump(r: impl std::io::Read, tx: mpsc::Sender<String>) {
     }
 }
 
+/// A marker can share its line with firmware output (SeaBIOS clears the screen with escape
+/// sequences and no newline): start the line at the marker.
+fn marker(line: &str) -> &str {
+    match line.find("@@MYRNG ") {
+        Some(i) => &line[i..],
+        None => line,
+    }
+}
+
 /// Live view for a person: the framed steps' output, with a title per step.
 fn show(line: &str, in_step: &mut bool) {
+    let line = marker(line);
     let mut out = std::io::stdout().lock();
     if let Some(name) = line.strip_prefix("@@MYRNG BEGIN ") {
         let _ = writeln!(out, "\n--- guest: {name} ---");
@@ -212,6 +228,7 @@ pub fn parse_steps(log: &str) -> BTreeMap<String, (String, i32)> {
     let mut steps = BTreeMap::new();
     let mut cur: Option<(String, String)> = None;
     for line in log.lines() {
+        let line = marker(line);
         if let Some(name) = line.strip_prefix("@@MYRNG BEGIN ") {
             cur = Some((name.trim().to_string(), String::new()));
         } else if let Some(rest) = line.strip_prefix("@@MYRNG END ") {
@@ -237,7 +254,7 @@ mod tests {
 
     #[test]
     fn steps_are_parsed() {
-        let log = "boot\n@@MYRNG BEGIN demo\nRound 0 number 0: 1\n@@MYRNG END demo rc=0\n\
+        let log = "Booting from ROM..\x1b[2J@@MYRNG BEGIN demo\nRound 0 number 0: 1\n@@MYRNG END demo rc=0\n\
                    @@MYRNG BEGIN e2e\nx\n@@MYRNG END e2e rc=3\n@@MYRNG BEGIN cut\nhalf\n";
         let s = parse_steps(log);
         assert_eq!(s["demo"], ("Round 0 number 0: 1\n".to_string(), 0));

@@ -43,13 +43,21 @@ struct Args {
     /// (so the summary line is printed well inside the VM runner's own limit)
     #[arg(long, value_name = "SECS", default_value_t = 540)]
     total_timeout: u64,
+    /// The driver is the loadable my_rng.ko: also run the module tests (unload, reload)
+    #[arg(long)]
+    module: bool,
     /// Run only tests whose name contains one of these strings
     filters: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let all = suite::all();
+    let mut all = suite::all();
+    if args.module {
+        // Before kmsg-clean, which should also see what unloading logged.
+        let at = all.len() - 1;
+        all.splice(at..at, suite::module_tests());
+    }
     if args.list {
         for t in &all {
             println!("{}", t.name);
@@ -186,7 +194,7 @@ mod unit {
         let e = run_one(&slow, &ctx, Duration::from_millis(50)).unwrap_err();
         assert!(e.contains("timed out"), "{e}");
         // Without a device every test fails (never skips) with a reason.
-        for t in suite::all() {
+        for t in suite::all().into_iter().chain(suite::module_tests()) {
             let name = t.name.clone();
             if name == "kmsg-clean" || name.starts_with("hwrng") {
                 continue; // these do not need the my_rng node and may pass on the host

@@ -236,7 +236,7 @@ fn info(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
     let info = ctx("INFO", dev.info())?;
     let mut errs = Vec::new();
-    // Literals from the design (docs/design-notes.md), not from the device.
+    // Literals from the spec (spec/my-rng.rst), not from the device.
     if info.id != 0x4d52_0200 {
         errs.push(format!("id {:#x} != 0x4d520200", info.id));
     }
@@ -910,6 +910,76 @@ fn unbind_while_open(c: &Ctx) -> TestResult {
     } else {
         Err(errs.join("; "))
     }
+}
+
+// ---------------------------------------------------------------- the loadable module
+
+/// Where the guest's initramfs keeps the out-of-tree build of the driver.
+pub const MODULE_PATH: &str = "/lib/modules/my_rng.ko";
+const MODULE_SYSFS: &str = "module/my_rng";
+
+/// Runs a busybox module tool; Ok(true) if it exited 0.
+fn modtool(args: &[&str]) -> Result<bool, String> {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+    Ok(out.status.success())
+}
+
+/// Tests that need the driver loaded as my_rng.ko (not built in): `my-rng-e2e --module`.
+pub fn module_tests() -> Vec<Test> {
+    vec![t("module-unload-reload", module_unload_reload)]
+}
+
+/// An open file pins the module; once closed, rmmod removes every node, and a new insmod
+/// brings the devices back with their v1 behaviour.
+fn module_unload_reload(c: &Ctx) -> TestResult {
+    let refcnt = c.sys.root().join(MODULE_SYSFS).join("refcnt");
+    if !refcnt.exists() {
+        return Err(format!(
+            "{} missing: my_rng is not a loaded module",
+            refcnt.display()
+        ));
+    }
+    let dev = open(&c.dev0)?;
+    if modtool(&["rmmod", "my_rng"])? {
+        return Err("rmmod succeeded while a file was open".into());
+    }
+    start(&dev, Algorithm::Glibc, 0)?;
+    check_seq(
+        "open file after refused rmmod",
+        &read_values(&dev, 32, 5)?,
+        &want(Algorithm::Glibc, 0, 32, 5)?,
+    )?;
+    drop(dev);
+    if !modtool(&["rmmod", "my_rng"])? {
+        return Err("rmmod failed with no file open".into());
+    }
+    let gone = wait_for(Duration::from_secs(10), || {
+        !c.dev0.exists() && !c.dev1.exists() && !refcnt.exists()
+    });
+    if !gone {
+        return Err("device nodes or the module still present 10 s after rmmod".into());
+    }
+    if !modtool(&["insmod", MODULE_PATH])? {
+        return Err(format!("insmod {MODULE_PATH} failed after rmmod"));
+    }
+    if !wait_for(Duration::from_secs(10), || {
+        c.dev0.exists() && c.dev1.exists()
+    }) {
+        return Err("device nodes not back 10 s after insmod".into());
+    }
+    for p in [&c.dev0, &c.dev1] {
+        let dev = open(p)?;
+        start(&dev, Algorithm::Glibc, 0x42)?;
+        check_seq(
+            &format!("{} after reload", p.display()),
+            &read_values(&dev, 32, 5)?,
+            &want(Algorithm::Glibc, 0x42, 32, 5)?,
+        )?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- kernel log
