@@ -130,6 +130,30 @@ pub fn pci(text: &str, devices: usize) -> Result<String> {
     ))
 }
 
+/// rngtest's verdict on 100 FIPS 140-2 blocks: every block tested, at most `max_failures`
+/// failing (a good source fails about one block in a thousand, so a non-deterministic one
+/// gets a little room; a seeded algorithm gets none: its result never changes).
+pub fn rngtest(text: &str, max_failures: u64) -> Result<String> {
+    let count = |what: &str| -> Result<u64> {
+        let key = format!("FIPS 140-2 {what}: ");
+        text.lines()
+            .find_map(|l| l.split_once(&key).map(|(_, n)| n.trim().parse::<u64>()))
+            .with_context(|| format!("no `{key}` line in rngtest's output:\n{text}"))?
+            .with_context(|| format!("bad `{key}` count"))
+    };
+    let (ok, bad) = (count("successes")?, count("failures")?);
+    ensure!(
+        ok + bad == 100,
+        "rngtest tested {} blocks, want 100:\n{text}",
+        ok + bad
+    );
+    ensure!(
+        bad <= max_failures,
+        "{bad} of 100 FIPS 140-2 blocks failed (at most {max_failures} allowed):\n{text}"
+    );
+    Ok(format!("FIPS 140-2: {ok} of 100 blocks passed"))
+}
+
 /// The in-guest e2e program's verdict: its closing `N passed, M failed` line.
 pub fn e2e(text: &str, rc: i32) -> Result<(String, usize, usize)> {
     let last = text
@@ -209,6 +233,18 @@ mod tests {
         assert!(app_output(&good.replace("846930886", "846930887"), 0, 0).is_err());
         let kernel_noise = format!("[    1.0] random: crng init done\n{good}");
         assert!(app_output(&kernel_noise, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn rngtest_verdict() {
+        let out = |ok, bad| {
+            format!("rngtest: FIPS 140-2 successes: {ok}\nrngtest: FIPS 140-2 failures: {bad}\n")
+        };
+        assert!(rngtest(&out(100, 0), 0).is_ok());
+        assert!(rngtest(&out(99, 1), 0).is_err());
+        assert!(rngtest(&out(99, 1), 2).is_ok());
+        assert!(rngtest(&out(50, 0), 2).is_err());
+        assert!(rngtest("rngtest: error reading input\n", 2).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Guest user space: static Rust binaries, the seed's C app, and the initramfs that carries them.
 
-use crate::manifest;
-use crate::util::{out_dir, repo_root, run, step};
+use crate::util::{cache_dir, out_dir, repo_root, run, step};
+use crate::{apt, manifest};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::io::Write;
@@ -52,6 +52,7 @@ pub fn build() -> Result<Binaries> {
 pub struct Cpio {
     buf: Vec<u8>,
     ino: u32,
+    dirs: std::collections::BTreeSet<String>,
 }
 
 impl Cpio {
@@ -88,7 +89,18 @@ impl Cpio {
     }
 
     pub fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040755, &[], (0, 0));
+        if self.dirs.insert(name.to_string()) {
+            self.entry(name, 0o040755, &[], (0, 0));
+        }
+    }
+
+    /// Creates the missing parent directories of `path`.
+    pub fn parents(&mut self, path: &str) {
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            self.dir(&path[..at + i]);
+            at += i + 1;
+        }
     }
 
     pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
@@ -114,6 +126,37 @@ fn read_exec(p: &Path) -> Result<Vec<u8>> {
         bail!("{} is neither an ELF executable nor a script", p.display());
     }
     Ok(data)
+}
+
+/// Debian's rngtest (FIPS 140-2 tests, package rng-tools5), unpacked into the cache rather than
+/// installed: the package also carries the rngd service.
+fn rngtest() -> Result<PathBuf> {
+    let dir = cache_dir().join("tools/rng-tools5");
+    let bin = dir.join("usr/bin/rngtest");
+    if !bin.exists() {
+        let rec = apt::bookworm_records("rng-tools5")?
+            .into_iter()
+            .next()
+            .context("bookworm has no rng-tools5")?;
+        let deb = apt::download("rng-tools5", &rec.version, &cache_dir().join("dl/tools"))?;
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&dir))?;
+    }
+    Ok(bin)
+}
+
+/// The shared libraries (and the ELF interpreter) a dynamic host program needs, as `ldd`
+/// lists them: the guest has no libc of its own.
+fn shared_libs(program: &Path) -> Result<Vec<PathBuf>> {
+    let out = crate::util::output(Command::new("ldd").arg(program))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = l.split_once("=>").map_or(l, |(_, p)| p).trim();
+            let path = path.split(" (").next()?.trim();
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
 }
 
 /// Packs busybox, /init, the guest binaries, the module and the user's extra programs.
@@ -148,6 +191,14 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
     if let Some(m) = module {
         c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?);
     }
+    let rngtest = rngtest()?;
+    c.file("bin/rngtest", 0o755, &read_exec(&rngtest)?);
+    for lib in shared_libs(&rngtest)? {
+        let name = lib.to_string_lossy().trim_start_matches('/').to_string();
+        c.parents(&name);
+        // ldd names symlinks (libc.so.6): store the file they point to under that name.
+        c.file(&name, 0o755, &fs::read(&lib)?);
+    }
     for e in extra {
         let name = e
             .file_name()
@@ -181,5 +232,16 @@ mod tests {
         assert_eq!(out.len() % 512, 0);
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("TRAILER!!!"));
+    }
+
+    #[test]
+    fn cpio_parents_once() {
+        let mut c = Cpio::default();
+        c.dir("lib");
+        c.parents("lib/x86_64-linux-gnu/libc.so.6");
+        c.parents("lib/x86_64-linux-gnu/libm.so.6");
+        let text = String::from_utf8_lossy(&c.finish()).into_owned();
+        assert_eq!(text.matches("lib\0").count(), 1);
+        assert_eq!(text.matches("lib/x86_64-linux-gnu\0").count(), 1);
     }
 }

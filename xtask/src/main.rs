@@ -382,6 +382,11 @@ fn suite() -> Result<()> {
                 let (t, rc) = get("e2e");
                 checks::e2e(&t, rc).map(|r| r.0)
             });
+            for (src, max_failures) in [("hwrng", 2), ("xoshiro256pp", 0), ("chacha20", 0)] {
+                s.check(&format!("guest: rngtest on {src}"), || {
+                    checks::rngtest(&get(&format!("rngtest-{src}")).0, max_failures)
+                });
+            }
             s.check("guest: kernel log clean", || {
                 checks::kernel_log_clean(&run.log)
             });
