@@ -37,6 +37,8 @@ const HOST_PACKAGES: &[&str] = &[
     "qemu-utils",
     // BTF of modules built against Debian's 6.12 headers.
     "pahole",
+    // Reading target/my-rng/manifest.json from scripts (README).
+    "jq",
 ];
 
 /// Packages built for bookworm but published in bookworm-backports: safe to install.
