@@ -180,7 +180,7 @@ fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
             println!("FAIL {name}: {e:#}");
         }
     };
-    let get = |k: &str| run.steps.get(k).cloned().unwrap_or_default();
+    let get = |k: &str| run.step(k);
     report("pci", checks::pci(&get("pci").0, vm.devices));
     report(
         "driver self-test",
@@ -265,7 +265,7 @@ fn suite() -> Result<()> {
 
     // The device.
     let q = qemu::build();
-    let q_ok = s.check("QEMU build with my_rng", || {
+    s.check("QEMU build with my_rng", || {
         q.as_ref()
             .map(|t| format!("QEMU {}", t.version))
             .map_err(|e| anyhow::anyhow!("{e:#}"))
@@ -354,12 +354,7 @@ fn suite() -> Result<()> {
     match boot {
         Ok(run) => {
             println!("     (guest ran under {})", run.accel.name());
-            let get = |k: &str| {
-                run.steps
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| (String::new(), -1))
-            };
+            let get = |k: &str| run.step(k);
             s.check("guest: device visible on PCI", || {
                 checks::pci(&get("pci").0, DEVICES)
             });
@@ -402,12 +397,7 @@ fn suite() -> Result<()> {
         .and_then(|(vm, accel)| vm.boot(*accel, "module", Duration::from_secs(900), false));
     match boot {
         Ok(run) => {
-            let get = |k: &str| {
-                run.steps
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| (String::new(), -1))
-            };
+            let get = |k: &str| run.step(k);
             s.check(
                 "module: insmod my_rng.ko (built-in driver kept out)",
                 || {
@@ -435,7 +425,6 @@ fn suite() -> Result<()> {
             s.check("module guest boot", || Err(e));
         }
     }
-    let _ = q_ok;
     println!(
         "\nsuite finished in {} s (cache: {})",
         s.start.elapsed().as_secs(),

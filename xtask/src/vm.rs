@@ -50,6 +50,16 @@ pub struct Run {
     pub done: bool,
 }
 
+impl Run {
+    /// Output and exit code of a framed step; a step that never ended is exit code -1.
+    pub fn step(&self, name: &str) -> (String, i32) {
+        self.steps
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), -1))
+    }
+}
+
 impl Vm {
     fn command(&self, accel: Accel, mode: &str) -> Command {
         let mut c = Command::new(&self.qemu);

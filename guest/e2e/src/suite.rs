@@ -107,6 +107,16 @@ fn want(alg: Algorithm, seed: u32, bits: u32, n: usize) -> Result<Vec<u64>, Stri
     Ok(v[..n].to_vec())
 }
 
+/// Seeds glibc with `seed` and checks the first five RAND values against the vector.
+fn glibc_starts(what: &str, dev: &Device, seed: u32) -> TestResult {
+    start(dev, Algorithm::Glibc, seed)?;
+    check_seq(
+        what,
+        &read_values(dev, 32, 5)?,
+        &want(Algorithm::Glibc, seed, 32, 5)?,
+    )
+}
+
 // ---------------------------------------------------------------- classic (seed) ioctls
 
 fn classic_sequence(c: &Ctx, seed: u32) -> TestResult {
@@ -777,12 +787,7 @@ fn unbind_while_open(c: &Ctx) -> TestResult {
     let addr = pci.address.clone();
 
     let dev = Arc::new(open(&c.dev1)?);
-    start(&dev, Algorithm::Glibc, 0)?;
-    check_seq(
-        "before unbind",
-        &read_values(&dev, 32, 5)?,
-        &want(Algorithm::Glibc, 0, 32, 5)?,
-    )?;
+    glibc_starts("before unbind", &dev, 0)?;
 
     // Reader: RAND ioctls until one fails, reporting the errno.
     let count = Arc::new(AtomicU64::new(0));
@@ -895,14 +900,7 @@ fn unbind_while_open(c: &Ctx) -> TestResult {
     };
     let dev = open(&node)?;
     let _restore = RestoreGlibc(&dev);
-    let r = start(&dev, Algorithm::Glibc, 0x42).and_then(|_| {
-        check_seq(
-            &format!("{} after rebind", node.display()),
-            &read_values(&dev, 32, 5)?,
-            &want(Algorithm::Glibc, 0x42, 32, 5)?,
-        )
-    });
-    if let Err(e) = r {
+    if let Err(e) = glibc_starts(&format!("{} after rebind", node.display()), &dev, 0x42) {
         errs.push(e);
     }
     if errs.is_empty() {
@@ -946,12 +944,7 @@ fn module_unload_reload(c: &Ctx) -> TestResult {
     if modtool(&["rmmod", "my_rng"])? {
         return Err("rmmod succeeded while a file was open".into());
     }
-    start(&dev, Algorithm::Glibc, 0)?;
-    check_seq(
-        "open file after refused rmmod",
-        &read_values(&dev, 32, 5)?,
-        &want(Algorithm::Glibc, 0, 32, 5)?,
-    )?;
+    glibc_starts("open file after refused rmmod", &dev, 0)?;
     drop(dev);
     if !modtool(&["rmmod", "my_rng"])? {
         return Err("rmmod failed with no file open".into());
@@ -971,13 +964,7 @@ fn module_unload_reload(c: &Ctx) -> TestResult {
         return Err("device nodes not back 10 s after insmod".into());
     }
     for p in [&c.dev0, &c.dev1] {
-        let dev = open(p)?;
-        start(&dev, Algorithm::Glibc, 0x42)?;
-        check_seq(
-            &format!("{} after reload", p.display()),
-            &read_values(&dev, 32, 5)?,
-            &want(Algorithm::Glibc, 0x42, 32, 5)?,
-        )?;
+        glibc_starts(&format!("{} after reload", p.display()), &open(p)?, 0x42)?;
     }
     Ok(())
 }
