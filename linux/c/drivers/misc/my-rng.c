@@ -164,6 +164,21 @@ static void my_rng_put(struct my_rng *rng)
 }
 
 /*
+ * Takes rng->lock for a register sequence if the device is still bound.
+ * Returns 0 with the lock held, or -ERESTARTSYS / -ENODEV without it.
+ */
+static int my_rng_lock_bound(struct my_rng *rng)
+{
+	if (mutex_lock_interruptible(&rng->lock))
+		return -ERESTARTSYS;
+	if (!rng->base) {
+		mutex_unlock(&rng->lock);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/*
  * Register helpers: the caller holds rng->lock and has checked rng->base.
  */
 
@@ -244,15 +259,9 @@ static ssize_t my_rng_read(struct file *file, char __user *buf, size_t count,
 			err = -ERESTARTSYS;
 			break;
 		}
-		if (mutex_lock_interruptible(&rng->lock)) {
-			err = -ERESTARTSYS;
+		err = my_rng_lock_bound(rng);
+		if (err)
 			break;
-		}
-		if (!rng->base) {
-			mutex_unlock(&rng->lock);
-			err = -ENODEV;
-			break;
-		}
 		if (rng->features & MY_RNG_FEATURE_RNG64) {
 			for (i = 0; i < DIV_ROUND_UP(len, sizeof(__le64)); i++)
 				chunk.q[i] = cpu_to_le64(my_rng_next64(rng));
@@ -277,12 +286,10 @@ static ssize_t my_rng_read(struct file *file, char __user *buf, size_t count,
 
 static int my_rng_read_reg(struct my_rng *rng, unsigned int reg, u32 *val)
 {
-	if (mutex_lock_interruptible(&rng->lock))
-		return -ERESTARTSYS;
-	if (!rng->base) {
-		mutex_unlock(&rng->lock);
-		return -ENODEV;
-	}
+	int ret = my_rng_lock_bound(rng);
+
+	if (ret)
+		return ret;
 	*val = readl(rng->base + reg);
 	mutex_unlock(&rng->lock);
 	return 0;
@@ -290,12 +297,10 @@ static int my_rng_read_reg(struct my_rng *rng, unsigned int reg, u32 *val)
 
 static int my_rng_write_reg(struct my_rng *rng, unsigned int reg, u32 val)
 {
-	if (mutex_lock_interruptible(&rng->lock))
-		return -ERESTARTSYS;
-	if (!rng->base) {
-		mutex_unlock(&rng->lock);
-		return -ENODEV;
-	}
+	int ret = my_rng_lock_bound(rng);
+
+	if (ret)
+		return ret;
 	writel(val, rng->base + reg);
 	mutex_unlock(&rng->lock);
 	return 0;
@@ -303,12 +308,10 @@ static int my_rng_write_reg(struct my_rng *rng, unsigned int reg, u32 val)
 
 static int my_rng_rand64(struct my_rng *rng, u64 *val)
 {
-	if (mutex_lock_interruptible(&rng->lock))
-		return -ERESTARTSYS;
-	if (!rng->base) {
-		mutex_unlock(&rng->lock);
-		return -ENODEV;
-	}
+	int ret = my_rng_lock_bound(rng);
+
+	if (ret)
+		return ret;
 	*val = my_rng_next64(rng);
 	mutex_unlock(&rng->lock);
 	return 0;
@@ -316,28 +319,24 @@ static int my_rng_rand64(struct my_rng *rng, u64 *val)
 
 static int my_rng_set_algo(struct my_rng *rng, u32 algo)
 {
-	int ret = 0;
+	int ret = my_rng_lock_bound(rng);
 
-	if (mutex_lock_interruptible(&rng->lock))
-		return -ERESTARTSYS;
-	if (!rng->base)
-		ret = -ENODEV;
-	else if (!my_rng_algo_valid(rng, algo))
-		ret = -EINVAL;
-	else
+	if (ret)
+		return ret;
+	if (my_rng_algo_valid(rng, algo))
 		writel(algo, rng->base + MY_RNG_REG_ALGO);
+	else
+		ret = -EINVAL;
 	mutex_unlock(&rng->lock);
 	return ret;
 }
 
 static int my_rng_get_algo(struct my_rng *rng, u32 *algo)
 {
-	if (mutex_lock_interruptible(&rng->lock))
-		return -ERESTARTSYS;
-	if (!rng->base) {
-		mutex_unlock(&rng->lock);
-		return -ENODEV;
-	}
+	int ret = my_rng_lock_bound(rng);
+
+	if (ret)
+		return ret;
 	*algo = my_rng_cur_algo(rng);
 	mutex_unlock(&rng->lock);
 	return 0;
@@ -383,21 +382,16 @@ static long my_rng_ioctl_seed_read(struct my_rng *rng,
 	if (!vals)
 		return -ENOMEM;
 
-	if (mutex_lock_interruptible(&rng->lock)) {
-		ret = -ERESTARTSYS;
+	ret = my_rng_lock_bound(rng);
+	if (ret)
 		goto out_free;
-	}
-	if (rng->base) {
-		writel(req.seed, rng->base + MY_RNG_REG_SEED);
-		for (i = 0; i < req.count; i++)
-			vals[i] = readl(rng->base + MY_RNG_REG_RNG);
-	} else {
-		ret = -ENODEV;
-	}
+	writel(req.seed, rng->base + MY_RNG_REG_SEED);
+	for (i = 0; i < req.count; i++)
+		vals[i] = readl(rng->base + MY_RNG_REG_RNG);
 	mutex_unlock(&rng->lock);
 
-	if (!ret && copy_to_user(u64_to_user_ptr(req.buf), vals,
-				 req.count * sizeof(*vals)))
+	if (copy_to_user(u64_to_user_ptr(req.buf), vals,
+			 req.count * sizeof(*vals)))
 		ret = -EFAULT;
 out_free:
 	kvfree(vals);
@@ -464,17 +458,20 @@ static int my_rng_hwrng_read(struct hwrng *hwrng, void *data, size_t max,
 {
 	struct my_rng *rng = container_of(hwrng, struct my_rng, hwrng);
 	size_t done = 0;
+	int ret;
 
-	if (!wait) {
+	if (wait) {
+		ret = my_rng_lock_bound(rng);
+		if (ret)
+			return ret;
+	} else {
 		/* The device is busy with a user: no data right now. */
 		if (!mutex_trylock(&rng->lock))
 			return 0;
-	} else if (mutex_lock_interruptible(&rng->lock)) {
-		return -ERESTARTSYS;
-	}
-	if (!rng->base) {
-		mutex_unlock(&rng->lock);
-		return -ENODEV;
+		if (!rng->base) {
+			mutex_unlock(&rng->lock);
+			return -ENODEV;
+		}
 	}
 	while (done < max) {
 		u32 val = readl(rng->base + MY_RNG_REG_ENTROPY);
