@@ -263,6 +263,14 @@ pub fn bookworm_records(pkg: &str) -> Result<Vec<Record>> {
     Ok(parse_records(&text))
 }
 
+/// The newest record of `pkg` (or `pkg=version`) in bookworm and its backports.
+pub fn bookworm_newest(pkg: &str) -> Result<Record> {
+    bookworm_records(pkg)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("bookworm has no {pkg}"))
+}
+
 fn parse_records(text: &str) -> Vec<Record> {
     text.split("\n\n")
         .filter_map(|rec| {

@@ -134,11 +134,8 @@ fn rngtest() -> Result<PathBuf> {
     let dir = cache_dir().join("tools/rng-tools5");
     let bin = dir.join("usr/bin/rngtest");
     if !bin.exists() {
-        let rec = apt::bookworm_records("rng-tools5")?
-            .into_iter()
-            .next()
-            .context("bookworm has no rng-tools5")?;
-        let deb = apt::download("rng-tools5", &rec.version, &cache_dir().join("dl/tools"))?;
+        let version = apt::bookworm_newest("rng-tools5")?.version;
+        let deb = apt::download("rng-tools5", &version, &cache_dir().join("dl/tools"))?;
         run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&dir))?;
     }
     Ok(bin)

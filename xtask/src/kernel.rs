@@ -92,11 +92,8 @@ pub fn old_pristine() -> Result<PathBuf> {
     if dir.join(".extracted").exists() {
         return Ok(dir);
     }
-    let rec = apt::bookworm_records(OLD_SOURCE)?
-        .into_iter()
-        .next()
-        .with_context(|| format!("bookworm has no {OLD_SOURCE}"))?;
-    let deb = apt::download(OLD_SOURCE, &rec.version, &cache_dir().join("dl/linux"))?;
+    let version = apt::bookworm_newest(OLD_SOURCE)?.version;
+    let deb = apt::download(OLD_SOURCE, &version, &cache_dir().join("dl/linux"))?;
     step(&format!("Extracting the touched folders of {OLD_SOURCE}"));
     let _ = fs::remove_dir_all(&dir);
     extract_deb_tarball(
@@ -327,10 +324,7 @@ fn header_tree(series: &str) -> Result<PathBuf> {
         .into_iter()
         .next()
         .context("linux-headers-amd64 names no headers package")?;
-    let rec = apt::bookworm_records(&format!("{name}={ver}"))?
-        .into_iter()
-        .next()
-        .with_context(|| format!("no record for {name} {ver}"))?;
+    let rec = apt::bookworm_newest(&format!("{name}={ver}"))?;
     let mut pkgs = vec![(name.clone(), ver)];
     pkgs.extend(apt::depends_named(
         &rec.depends,
