@@ -44,11 +44,11 @@ impl Tree {
     }
 }
 
-/// The qemu/ component: integration.txt edits plus the new files under hw/, tests/, docs/.
+/// The qemu/ component: integration.txt edits plus the new files under hw/, include/, tests/, docs/.
 pub fn component() -> Result<Component> {
     let dir = repo_root().join("qemu");
     let mut new_files = Vec::new();
-    for sub in ["hw", "tests", "docs"] {
+    for sub in ["hw", "include", "tests", "docs"] {
         if dir.join(sub).exists() {
             for (rel, abs) in files_below(&dir, sub)? {
                 if !rel.ends_with(".insert") {
