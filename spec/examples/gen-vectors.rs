@@ -1,28 +1,47 @@
-//! Writes the committed test vectors: `gen-vectors <dir>` (normally `spec/vectors`).
-//! `cargo xtask vectors` does the same through `my_rng_spec::vectors::render`.
+//! Writes the committed test vectors: `gen-vectors <dir> [<c-header>]` (normally
+//! `spec/vectors`; the C header defaults to `qemu/tests/qtest/my-rng-vectors.h` of this
+//! repository). `cargo xtask vectors` does the same through `my_rng_spec::vectors::render`
+//! and `render_c_header`.
 
 use my_rng_spec::{vectors, Algorithm};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+fn write(path: &Path, text: &str) -> bool {
+    if let Err(e) = std::fs::write(path, text) {
+        eprintln!("gen-vectors: {}: {e}", path.display());
+        return false;
+    }
+    println!("wrote {}", path.display());
+    true
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir] = args.as_slice() else {
-        eprintln!("usage: gen-vectors <dir>");
-        return ExitCode::from(2);
+    let (dir, header) = match args.as_slice() {
+        [dir] => (
+            PathBuf::from(dir),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(vectors::C_HEADER_PATH),
+        ),
+        [dir, header] => (PathBuf::from(dir), PathBuf::from(header)),
+        _ => {
+            eprintln!("usage: gen-vectors <dir> [<c-header>]");
+            return ExitCode::from(2);
+        }
     };
-    let dir = PathBuf::from(dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("gen-vectors: {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
     for alg in Algorithm::DETERMINISTIC {
-        let path = dir.join(vectors::file_name(alg));
-        if let Err(e) = std::fs::write(&path, vectors::render(alg)) {
-            eprintln!("gen-vectors: {}: {e}", path.display());
+        if !write(&dir.join(vectors::file_name(alg)), &vectors::render(alg)) {
             return ExitCode::FAILURE;
         }
-        println!("wrote {}", path.display());
+    }
+    if !write(&header, &vectors::render_c_header()) {
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -6,6 +6,8 @@
 //! lists successive RNG reads, a 64-bit block successive RNG64 reads.
 
 use crate::{Algorithm, Generator};
+use core::fmt;
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::format;
 use std::string::String;
@@ -140,32 +142,206 @@ pub fn render(alg: Algorithm) -> String {
     out
 }
 
-fn parse_header(line: &str) -> Result<(Algorithm, u32, u32, usize), String> {
-    let usage = "expected `vector <alg> <seed 0x%08x> <bits> <count>`";
+/// Why [`parse`] refused a vector file. Every variant names the 1-based line it refers to
+/// ([`ParseError::line`]); `Display` gives `line N: what was wrong`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// A line where a block header belongs is not `vector <alg> <seed> <bits> <count>`.
+    BadHeader {
+        /// The line.
+        line: usize,
+        /// Its text.
+        found: String,
+    },
+    /// The algorithm field is not a decimal u32.
+    BadAlgorithmId {
+        /// The header line.
+        line: usize,
+        /// The field.
+        found: String,
+    },
+    /// No algorithm has this id.
+    UnknownAlgorithm {
+        /// The header line.
+        line: usize,
+        /// The id.
+        id: u32,
+    },
+    /// The algorithm is not deterministic, so it has no vectors.
+    NoVectors {
+        /// The header line.
+        line: usize,
+        /// The algorithm.
+        alg: Algorithm,
+    },
+    /// The seed field is not `0x` followed by 1-8 hex digits.
+    BadSeed {
+        /// The header line.
+        line: usize,
+        /// The field.
+        found: String,
+    },
+    /// The bits field is not 32 or 64.
+    BadBits {
+        /// The header line.
+        line: usize,
+        /// The field.
+        found: String,
+    },
+    /// The count field is not a decimal number.
+    BadCount {
+        /// The header line.
+        line: usize,
+        /// The field.
+        found: String,
+    },
+    /// A second block for the same (algorithm, seed, bits).
+    Duplicate {
+        /// The second header line.
+        line: usize,
+        /// The algorithm.
+        alg: Algorithm,
+        /// The seed.
+        seed: u32,
+        /// The block's bits.
+        bits: u32,
+    },
+    /// The input ends inside a block.
+    Truncated {
+        /// The block's header line.
+        line: usize,
+        /// Values present.
+        got: usize,
+        /// Values the header announced.
+        count: usize,
+    },
+    /// A value line is not a strict unsigned decimal that fits in 64 bits.
+    BadValue {
+        /// The line.
+        line: usize,
+        /// 1-based number of the value in its block.
+        index: usize,
+        /// Values the header announced.
+        count: usize,
+        /// The line's text.
+        found: String,
+    },
+    /// A value of a 32-bit block is above `u32::MAX`.
+    ValueTooWide {
+        /// The line.
+        line: usize,
+        /// The value.
+        value: u64,
+    },
+}
+
+impl ParseError {
+    /// The 1-based line the error refers to.
+    pub fn line(&self) -> usize {
+        match *self {
+            ParseError::BadHeader { line, .. }
+            | ParseError::BadAlgorithmId { line, .. }
+            | ParseError::UnknownAlgorithm { line, .. }
+            | ParseError::NoVectors { line, .. }
+            | ParseError::BadSeed { line, .. }
+            | ParseError::BadBits { line, .. }
+            | ParseError::BadCount { line, .. }
+            | ParseError::Duplicate { line, .. }
+            | ParseError::Truncated { line, .. }
+            | ParseError::BadValue { line, .. }
+            | ParseError::ValueTooWide { line, .. } => line,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: ", self.line())?;
+        match self {
+            ParseError::BadHeader { found, .. } => write!(
+                f,
+                "expected `vector <alg> <seed 0x%08x> <bits> <count>`, found `{found}`"
+            ),
+            ParseError::BadAlgorithmId { found, .. } => write!(f, "bad algorithm id `{found}`"),
+            ParseError::UnknownAlgorithm { id, .. } => write!(f, "unknown algorithm id {id}"),
+            ParseError::NoVectors { alg, .. } => {
+                write!(f, "algorithm {} ({alg}) has no vectors", alg.id())
+            }
+            ParseError::BadSeed { found, .. } => {
+                write!(f, "bad seed `{found}` (want 0x followed by 1-8 hex digits)")
+            }
+            ParseError::BadBits { found, .. } => write!(f, "bad bits `{found}` (want 32 or 64)"),
+            ParseError::BadCount { found, .. } => write!(f, "bad count `{found}`"),
+            ParseError::Duplicate {
+                alg, seed, bits, ..
+            } => write!(
+                f,
+                "duplicate block for algorithm {} seed 0x{seed:08x} bits {bits}",
+                alg.id()
+            ),
+            ParseError::Truncated { got, count, .. } => {
+                write!(f, "block ends after {got} of {count} values (end of input)")
+            }
+            ParseError::BadValue {
+                index,
+                count,
+                found,
+                ..
+            } => write!(
+                f,
+                "expected a decimal value ({index} of {count}), found `{found}`"
+            ),
+            ParseError::ValueTooWide { value, .. } => {
+                write!(f, "value {value} does not fit in 32 bits")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn parse_header(n: usize, line: &str) -> Result<(Algorithm, u32, u32, usize), ParseError> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() != 5 || f[0] != "vector" {
-        return Err(format!("{usage}, found `{line}`"));
+        return Err(ParseError::BadHeader {
+            line: n,
+            found: line.into(),
+        });
     }
     let id: u32 = parse_decimal(f[1])
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| format!("bad algorithm id `{}`", f[1]))?;
-    let alg = Algorithm::from_id(id).ok_or_else(|| format!("unknown algorithm id {id}"))?;
+        .ok_or_else(|| ParseError::BadAlgorithmId {
+            line: n,
+            found: f[1].into(),
+        })?;
+    let alg = Algorithm::from_id(id).ok_or(ParseError::UnknownAlgorithm { line: n, id })?;
     if !alg.is_deterministic() {
-        return Err(format!("algorithm {id} ({alg}) has no vectors"));
+        return Err(ParseError::NoVectors { line: n, alg });
     }
     let seed = f[2]
         .strip_prefix("0x")
         .filter(|h| (1..=8).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .ok_or_else(|| format!("bad seed `{}` (want 0x followed by 1-8 hex digits)", f[2]))?;
+        .ok_or_else(|| ParseError::BadSeed {
+            line: n,
+            found: f[2].into(),
+        })?;
     let bits = match f[3] {
         "32" => 32,
         "64" => 64,
-        b => return Err(format!("bad bits `{b}` (want 32 or 64)")),
+        b => {
+            return Err(ParseError::BadBits {
+                line: n,
+                found: b.into(),
+            })
+        }
     };
     let count = parse_decimal(f[4])
         .and_then(|v| usize::try_from(v).ok())
-        .ok_or_else(|| format!("bad count `{}`", f[4]))?;
+        .ok_or_else(|| ParseError::BadCount {
+            line: n,
+            found: f[4].into(),
+        })?;
     Ok((alg, seed, bits, count))
 }
 
@@ -179,7 +355,7 @@ fn parse_decimal(s: &str) -> Option<u64> {
 
 /// Parse a vector file. Errors name the 1-based line and what was wrong. Blank lines and `#`
 /// lines are skipped anywhere; a repeated (alg, seed, bits) block is an error.
-pub fn parse(text: &str) -> Result<Vec<Block>, String> {
+pub fn parse(text: &str) -> Result<Vec<Block>, ParseError> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut lines = text
         .lines()
@@ -187,30 +363,34 @@ pub fn parse(text: &str) -> Result<Vec<Block>, String> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
     while let Some((n, line)) = lines.next() {
-        let (alg, seed, bits, count) = parse_header(line).map_err(|e| format!("line {n}: {e}"))?;
+        let (alg, seed, bits, count) = parse_header(n, line)?;
         if blocks
             .iter()
             .any(|b| b.alg == alg && b.seed == seed && b.bits == bits)
         {
-            return Err(format!(
-                "line {n}: duplicate block for algorithm {} seed 0x{seed:08x} bits {bits}",
-                alg.id()
-            ));
+            return Err(ParseError::Duplicate {
+                line: n,
+                alg,
+                seed,
+                bits,
+            });
         }
         // Cap the preallocation: `count` is untrusted.
         let mut values = Vec::with_capacity(count.min(1 << 16));
         for k in 0..count {
-            let (vn, vline) = lines.next().ok_or_else(|| {
-                format!("line {n}: block ends after {k} of {count} values (end of input)")
+            let (vn, vline) = lines.next().ok_or(ParseError::Truncated {
+                line: n,
+                got: k,
+                count,
             })?;
-            let v = parse_decimal(vline).ok_or_else(|| {
-                format!(
-                    "line {vn}: expected a decimal value ({} of {count}), found `{vline}`",
-                    k + 1
-                )
+            let v = parse_decimal(vline).ok_or_else(|| ParseError::BadValue {
+                line: vn,
+                index: k + 1,
+                count,
+                found: vline.into(),
             })?;
             if bits == 32 && v > u64::from(u32::MAX) {
-                return Err(format!("line {vn}: value {v} does not fit in 32 bits"));
+                return Err(ParseError::ValueTooWide { line: vn, value: v });
             }
             values.push(v);
         }
@@ -249,4 +429,110 @@ pub fn all_embedded() -> Vec<Block> {
         .into_iter()
         .flat_map(|a| parse(embedded(a)).unwrap_or_else(|e| panic!("{}: {e}", file_name(a))))
         .collect()
+}
+
+impl Block {
+    /// The values as the device's byte stream: little-endian, `bits / 8` bytes each. For a
+    /// 64-bit block these are the bytes a DMA FILL of `8 * values.len()` bytes writes.
+    pub fn le_bytes(&self) -> Vec<u8> {
+        let width = (self.bits / 8) as usize;
+        self.values
+            .iter()
+            .flat_map(|v| v.to_le_bytes().into_iter().take(width))
+            .collect()
+    }
+
+    /// SHA-256 of [`Block::le_bytes`].
+    pub fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(self.le_bytes()).into()
+    }
+}
+
+/// Where the C header for the qtest lives, relative to the repository root.
+pub const C_HEADER_PATH: &str = "qemu/tests/qtest/my-rng-vectors.h";
+/// Leading values of each block that [`render_c_header`] gives verbatim; the qtest's
+/// migration case needs 61 of them.
+pub const C_PREFIX: usize = 64;
+
+/// Appends `values` as C initializers, `per_line` to a line, indented by 12.
+fn c_values(out: &mut String, values: &[u64], bits: u32, per_line: usize) {
+    for chunk in values.chunks(per_line) {
+        out.push_str("           ");
+        for v in chunk {
+            // fmt::Write for String never fails.
+            let _ = match bits {
+                32 => write!(out, " 0x{v:08x},"),
+                _ => write!(out, " 0x{v:016x}ULL,"),
+            };
+        }
+        out.push('\n');
+    }
+}
+
+/// The exact content of [`C_HEADER_PATH`]: for every block of the vector files (algorithm,
+/// seed, 32/64 bits, in file order) the first [`C_PREFIX`] values verbatim and the SHA-256
+/// of all [`COUNT`] values ([`Block::sha256`]), so that the qtest checks every value
+/// without parsing the files.
+pub fn render_c_header() -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "/*
+ * my-rng test vectors for the qtest: generated by `cargo xtask vectors`
+ * from the my-rng-spec crate; do not edit.
+ *
+ * The blocks of spec/vectors/: per algorithm and seed, a 32-bit block
+ * (successive RNG reads) and a 64-bit block (successive RNG64 reads), each
+ * from a freshly seeded generator.  Of each block's MY_RNG_VEC_COUNT values
+ * the first MY_RNG_VEC_PREFIX are given verbatim; sha256 is the SHA-256, in
+ * lower-case hex, of all MY_RNG_VEC_COUNT values as little-endian bytes (4
+ * or 8 bytes each).  For a 64-bit block these are the bytes a DMA FILL of
+ * 8 * MY_RNG_VEC_COUNT bytes writes.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MY_RNG_VECTORS_H
+#define MY_RNG_VECTORS_H
+
+#define MY_RNG_VEC_COUNT        {COUNT}
+#define MY_RNG_VEC_PREFIX       {C_PREFIX}
+
+typedef struct MyRngVector {{
+    uint32_t algo;
+    uint32_t seed;
+    uint32_t bits;
+    const char *sha256;
+    uint64_t prefix[MY_RNG_VEC_PREFIX];
+}} MyRngVector;
+
+static const MyRngVector my_rng_vectors[] = {{
+"
+    ));
+    for alg in Algorithm::DETERMINISTIC {
+        for seed in SEEDS {
+            for bits in [32, 64] {
+                let block =
+                    Block::compute(alg, seed, bits, COUNT).expect("deterministic algorithm");
+                let _ = write!(
+                    out,
+                    "    {{\n        .algo = {}, .seed = 0x{seed:08x}, .bits = {bits},\n        \
+                     .sha256 =\n            \"",
+                    alg.id()
+                );
+                for b in block.sha256() {
+                    let _ = write!(out, "{b:02x}");
+                }
+                out.push_str("\",\n        .prefix = {\n");
+                c_values(
+                    &mut out,
+                    &block.values[..C_PREFIX],
+                    bits,
+                    if bits == 32 { 5 } else { 3 },
+                );
+                out.push_str("        },\n    },\n");
+            }
+        }
+    }
+    out.push_str("};\n\n#endif\n");
+    out
 }
