@@ -1,7 +1,7 @@
 //! [`Device`]: an open my_rng character device.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -50,11 +50,12 @@ impl Info {
 
     /// Names of the FEATURES bits that are set, in bit order (unknown bits as `bitN`).
     pub fn feature_names(&self) -> Vec<String> {
-        const NAMES: [(u32, &str); 4] = [
+        const NAMES: [(u32, &str); 5] = [
             (regs::FEAT_RNG64, "rng64"),
             (regs::FEAT_ALGO, "algo"),
             (regs::FEAT_ENTROPY, "entropy"),
             (regs::FEAT_DMA, "dma"),
+            (regs::FEAT_IRQ, "irq"),
         ];
         (0..32)
             .map(|b| 1u32 << b)
@@ -157,17 +158,26 @@ impl Device {
         &self.file
     }
 
-    /// Run one ioctl built by `make`, retrying on EINTR (a signal is not a device error).
-    fn call<I: Ioctl>(&self, op: &'static str, mut make: impl FnMut() -> I) -> Result<I::Output> {
+    /// Run one syscall, retrying on EINTR (a signal is not a device error), and classify
+    /// the final error as `op` on this device.
+    fn syscall<T>(
+        &self,
+        op: &'static str,
+        mut f: impl FnMut() -> rustix::io::Result<T>,
+    ) -> Result<T> {
         loop {
-            // SAFETY: callers build the request from the uapi opcodes with the argument type
-            // the driver expects for that opcode (see uapi.rs); the kernel only touches that
-            // argument (and, for SEED_READ, the buffer the caller passed).
-            match unsafe { ioctl(&self.file, make()) } {
+            match f() {
                 Err(Errno::INTR) => continue,
                 r => return r.map_err(|e| Error::from_op(op, &self.path, e.into())),
             }
         }
+    }
+
+    /// Run one ioctl built by `make` (see [`Device::syscall`]).
+    fn call<I: Ioctl>(&self, op: &'static str, mut make: impl FnMut() -> I) -> Result<I::Output> {
+        // SAFETY: callers build the request from the uapi opcodes with the argument type the
+        // driver expects for that opcode (see uapi.rs); the kernel only touches that argument.
+        self.syscall(op, || unsafe { ioctl(&self.file, make()) })
     }
 
     /// Reseed the current algorithm with `seed` (SEED ioctl; the seed exercise's SEED_IOCTL).
@@ -253,26 +263,20 @@ impl Device {
             count,
             buf: out.as_mut_ptr() as u64,
         };
-        loop {
-            // SAFETY: SEED_READ is _IOWR('q', 5, struct my_rng_seed_read); `arg.buf` points to
-            // `count` writable u32s borrowed mutably for the duration of the call.
-            let req = unsafe { Updater::<{ uapi::SEED_READ }, RawSeedRead>::new(&mut arg) };
-            match unsafe { ioctl(&self.file, req) } {
-                Err(Errno::INTR) => continue,
-                r => return r.map_err(|e| Error::from_op("SEED_READ", &self.path, e.into())),
-            }
-        }
+        // SAFETY: SEED_READ is _IOWR('q', 5, struct my_rng_seed_read); `arg.buf` points to
+        // `count` writable u32s borrowed mutably for the duration of the call.
+        self.syscall("SEED_READ", || unsafe {
+            ioctl(
+                &self.file,
+                Updater::<{ uapi::SEED_READ }, RawSeedRead>::new(&mut arg),
+            )
+        })
     }
 
     /// One read(2): bytes of the current algorithm's output (little-endian RNG64 values).
     /// May return fewer bytes than asked (the driver bounds each call).
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        loop {
-            match (&self.file).read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r.map_err(|e| Error::from_op("read", &self.path, e)),
-            }
-        }
+        self.syscall("read", || rustix::io::read(&self.file, &mut *buf))
     }
 
     /// Fill `buf` completely through read(2), looping over short reads.
@@ -392,14 +396,26 @@ mod tests {
         });
         assert_eq!(v1.abi_version, Some((1, 0)));
         assert_eq!(v1.algorithms(), [Algorithm::Glibc]);
+        let v21 = Info::from_raw(RawInfo {
+            id: 0x4d52_0201,
+            features: 0x1f,
+            algos: 0xf,
+            algo: 3,
+        });
+        assert_eq!(v21.abi_version, Some((2, 1)));
+        assert_eq!(
+            v21.feature_names(),
+            ["rng64", "algo", "entropy", "dma", "irq"]
+        );
+        assert!(v21.has_feature(regs::FEAT_DMA));
         let odd = Info::from_raw(RawInfo {
             id: 0x1234,
-            features: 0x30,
+            features: 0x60,
             algos: 0,
             algo: 9,
         });
         assert_eq!(odd.abi_version, None);
-        assert_eq!(odd.feature_names(), ["bit4", "bit5"]);
+        assert_eq!(odd.feature_names(), ["bit5", "bit6"]);
         assert_eq!(odd.algorithm(), None);
     }
 }

@@ -240,23 +240,20 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    /// A fake sysfs tree removed on drop.
-    struct FakeSys(PathBuf);
+    /// A fake sysfs tree in a temporary directory (removed when dropped).
+    struct FakeSys(tempfile::TempDir);
 
     impl FakeSys {
-        fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "my-rng-sysfs-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            FakeSys(dir)
+        fn new() -> Self {
+            FakeSys(tempfile::tempdir().unwrap())
+        }
+
+        fn root(&self) -> &Path {
+            self.0.path()
         }
 
         fn add_device(&self, misc: &str, addr: &str, resource: Option<&str>, uevent: bool) {
-            let pci = self.0.join("devices/pci0000:00").join(addr);
+            let pci = self.root().join("devices/pci0000:00").join(addr);
             fs::create_dir_all(&pci).unwrap();
             if uevent {
                 fs::write(
@@ -268,22 +265,16 @@ mod tests {
             if let Some(r) = resource {
                 fs::write(pci.join("resource"), r).unwrap();
             }
-            let drivers = self.0.join("bus/pci/drivers/my_rng");
+            let drivers = self.root().join("bus/pci/drivers/my_rng");
             fs::create_dir_all(&drivers).unwrap();
             symlink("../../../../bus/pci/drivers/my_rng", pci.join("driver")).unwrap();
-            let class = self.0.join("class/misc").join(misc);
+            let class = self.root().join("class/misc").join(misc);
             fs::create_dir_all(&class).unwrap();
             symlink(
                 format!("../../../devices/pci0000:00/{addr}"),
                 class.join("device"),
             )
             .unwrap();
-        }
-    }
-
-    impl Drop for FakeSys {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
         }
     }
 
@@ -337,10 +328,10 @@ mod tests {
 
     #[test]
     fn pci_device_from_fake_tree() {
-        let fake = FakeSys::new("pci");
+        let fake = FakeSys::new();
         fake.add_device("my_rng_driver", "0000:00:04.0", Some(RESOURCE), true);
         fake.add_device("my_rng_driver1", "0000:00:05.0", None, false);
-        let sys = Sysfs::at(&fake.0);
+        let sys = Sysfs::at(fake.root());
 
         let d = sys.pci_device(&sys.misc_dir("my_rng_driver")).unwrap();
         assert_eq!(d.address, "0000:00:04.0");
@@ -361,7 +352,7 @@ mod tests {
         assert!(sys.pci_device(&sys.misc_dir("absent")).is_err());
         assert_eq!(
             sys.pci_driver_file("my_rng", "unbind"),
-            fake.0.join("bus/pci/drivers/my_rng/unbind")
+            fake.root().join("bus/pci/drivers/my_rng/unbind")
         );
     }
 
