@@ -5,8 +5,8 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::time::{Duration, Instant};
 
 use my_rng::uapi::SEED_READ_MAX;
-use my_rng::Device;
 
+use crate::dev::RngDevice;
 use crate::{CmdResult, Failure};
 
 /// One interface under test: each call does one operation and returns the bytes it produced.
@@ -18,7 +18,7 @@ struct Case<'a> {
 const READ_SIZES: [usize; 5] = [8, 64, 512, 4096, 65536];
 const HWRNG: &str = "/dev/hwrng";
 
-fn cases(dev: &Device) -> Vec<Case<'_>> {
+fn cases(dev: &dyn RngDevice) -> Vec<Case<'_>> {
     let mut v: Vec<Case<'_>> = vec![
         Case {
             name: "ioctl RAND (4 B)".into(),
@@ -81,14 +81,13 @@ impl Progress {
     }
 }
 
-pub fn run(dev: &Device, seconds: f64) -> CmdResult {
+pub fn run(dev: &dyn RngDevice, seconds: f64, out: &mut dyn Write) -> CmdResult {
     let budget = Duration::from_secs_f64(seconds);
     let progress = Progress {
         tty: io::stderr().is_terminal(),
     };
     let mut cases = cases(dev);
     let total = cases.len();
-    let mut out = io::stdout().lock();
     writeln!(out, "{:<26} {:>14} {:>10}", "interface", "ops/s", "MB/s")?;
     let mut failures = 0;
     for (i, case) in cases.iter_mut().enumerate() {

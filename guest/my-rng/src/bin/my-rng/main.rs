@@ -1,6 +1,9 @@
 //! `my-rng`: command-line front end to the my_rng device.
 
 mod bench;
+mod dev;
+#[cfg(test)]
+mod fake;
 mod info;
 
 use std::io::{self, Write};
@@ -9,7 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use my_rng::parse::{parse_algorithm, parse_u32, parse_u64, AlgoArg};
+use my_rng::sysfs::Sysfs;
 use my_rng::{Algorithm, Device};
+
+use dev::RngDevice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -121,7 +127,14 @@ type CmdResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let r = Device::open(&cli.device)
+        .map_err(Failure::from)
+        .and_then(|dev| {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            execute(&dev, &Sysfs::default(), cli.command, &mut out)?;
+            Ok(out.flush()?)
+        });
+    match r {
         Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
         Err(Failure::Msg(m)) => {
             eprintln!("my-rng: {m}");
@@ -130,22 +143,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> CmdResult {
-    let dev = Device::open(&cli.device)?;
-    match cli.command {
-        Command::Demo { seed } => demo(&dev, seed),
+/// Run `command` on `dev`, writing its output to `out`.
+fn execute(dev: &dyn RngDevice, sys: &Sysfs, command: Command, out: &mut dyn Write) -> CmdResult {
+    match command {
+        Command::Demo { seed } => demo(dev, seed, out),
         Command::Seed { value } => Ok(dev.seed(value)?),
-        Command::Get { count, bits, hex } => get(&dev, count, bits, hex),
-        Command::Dump { bytes } => dump(&dev, bytes),
-        Command::Algo { algorithm } => algo(&dev, algorithm),
-        Command::Info => info::run(&dev),
-        Command::Bench { seconds } => bench::run(&dev, seconds),
+        Command::Get { count, bits, hex } => get(dev, count, bits, hex, out),
+        Command::Dump { bytes } => dump(dev, bytes, out),
+        Command::Algo { algorithm } => algo(dev, algorithm, out),
+        Command::Info => info::run(dev, sys, out),
+        Command::Bench { seconds } => bench::run(dev, seconds, out),
     }
 }
 
 /// Same calls and same output as the seed document's my-app.c.
-fn demo(dev: &Device, seed: u32) -> CmdResult {
-    let mut out = io::BufWriter::new(io::stdout().lock());
+fn demo(dev: &dyn RngDevice, seed: u32, out: &mut dyn Write) -> CmdResult {
     for i in 0..2 {
         dev.seed(seed)?;
         for j in 0..5 {
@@ -153,12 +165,10 @@ fn demo(dev: &Device, seed: u32) -> CmdResult {
             writeln!(out, "Round {i} number {j}: {n}")?;
         }
     }
-    out.flush()?;
     Ok(())
 }
 
-fn get(dev: &Device, count: u64, bits: u32, hex: bool) -> CmdResult {
-    let mut out = io::BufWriter::new(io::stdout().lock());
+fn get(dev: &dyn RngDevice, count: u64, bits: u32, hex: bool, out: &mut dyn Write) -> CmdResult {
     for _ in 0..count {
         match (bits, hex) {
             (64, false) => writeln!(out, "{}", dev.next_u64()?)?,
@@ -167,14 +177,12 @@ fn get(dev: &Device, count: u64, bits: u32, hex: bool) -> CmdResult {
             (_, true) => writeln!(out, "{:#010x}", dev.next_u32()?)?,
         }
     }
-    out.flush()?;
     Ok(())
 }
 
-fn dump(dev: &Device, limit: Option<u64>) -> CmdResult {
+fn dump(dev: &dyn RngDevice, limit: Option<u64>, out: &mut dyn Write) -> CmdResult {
     // One driver call returns at most 64 KiB, so a bigger buffer gains nothing.
     let mut buf = vec![0u8; 64 * 1024];
-    let mut out = io::stdout().lock();
     let mut left = limit.unwrap_or(u64::MAX);
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
@@ -188,121 +196,20 @@ fn dump(dev: &Device, limit: Option<u64>) -> CmdResult {
         out.write_all(&buf[..n])?;
         left -= n as u64;
     }
-    out.flush()?;
     Ok(())
 }
 
-fn algo(dev: &Device, choice: Option<AlgoArg>) -> CmdResult {
+fn algo(dev: &dyn RngDevice, choice: Option<AlgoArg>, out: &mut dyn Write) -> CmdResult {
     match choice {
         Some(a) => Ok(dev.set_algorithm_id(a.id())?),
         None => {
             let id = dev.algorithm_id()?;
             let name = Algorithm::from_id(id).map_or("unknown", |a| a.name());
-            writeln!(io::stdout().lock(), "{id} {name}")?;
+            writeln!(out, "{id} {name}")?;
             Ok(())
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("my-rng").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn defaults() {
-        let cli = parse(&["demo"]).unwrap();
-        assert_eq!(cli.device, PathBuf::from("/dev/my_rng_driver"));
-        assert!(matches!(cli.command, Command::Demo { seed: 0 }));
-        let cli = parse(&["get"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Get {
-                count: 1,
-                bits: 32,
-                hex: false
-            }
-        ));
-        assert!(matches!(
-            parse(&["dump"]).unwrap().command,
-            Command::Dump { bytes: None }
-        ));
-        assert!(matches!(
-            parse(&["algo"]).unwrap().command,
-            Command::Algo { algorithm: None }
-        ));
-    }
-
-    #[test]
-    fn values_and_global_device() {
-        let cli = parse(&["seed", "0x42", "--device", "/dev/my_rng_driver1"]).unwrap();
-        assert_eq!(cli.device, PathBuf::from("/dev/my_rng_driver1"));
-        assert!(matches!(cli.command, Command::Seed { value: 0x42 }));
-        let cli = parse(&["--device", "/tmp/x", "demo", "--seed", "66"]).unwrap();
-        assert_eq!(cli.device, PathBuf::from("/tmp/x"));
-        assert!(matches!(cli.command, Command::Demo { seed: 66 }));
-        let cli = parse(&["get", "-n", "0x10", "--bits", "64", "--hex"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Get {
-                count: 16,
-                bits: 64,
-                hex: true
-            }
-        ));
-        let cli = parse(&["dump", "--bytes", "1048576"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Dump {
-                bytes: Some(1_048_576)
-            }
-        ));
-        let cli = parse(&["algo", "chacha20"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Algo {
-                algorithm: Some(AlgoArg::Known(Algorithm::ChaCha20))
-            }
-        ));
-        let cli = parse(&["algo", "9"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Algo {
-                algorithm: Some(AlgoArg::Id(9))
-            }
-        ));
-        let cli = parse(&["bench", "--seconds", "0.25"]).unwrap();
-        assert!(matches!(cli.command, Command::Bench { seconds } if seconds == 0.25));
-    }
-
-    #[test]
-    fn bad_values_rejected() {
-        for args in [
-            &["seed"][..],
-            &["seed", "-1"],
-            &["seed", "4294967296"],
-            &["seed", "0x"],
-            &["seed", "forty-two"],
-            &["demo", "--seed", "1.5"],
-            &["get", "--bits", "16"],
-            &["get", "-n", "-3"],
-            &["dump", "--bytes", "lots"],
-            &["algo", "mt19937"],
-            &["bench", "--seconds", "0"],
-            &["bench", "--seconds", "nan"],
-            &["frobnicate"],
-            &[],
-        ] {
-            assert!(parse(args).is_err(), "{args:?} accepted");
-        }
-    }
-}
+mod tests;
