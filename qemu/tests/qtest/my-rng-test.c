@@ -1,8 +1,8 @@
 /*
  * QTest testcase for the my-rng PCI random number generator
  *
- * The deterministic algorithms are checked against the project's vector
- * files (directory in env MY_RNG_VECTORS, see spec/vectors/); the v1 tables
+ * The deterministic algorithms are checked against the project's test
+ * vectors (my-rng-vectors.h, generated from spec/vectors/); the v1 tables
  * of the original exercise are hard-wired here because they are the device's
  * oldest contract.
  *
@@ -11,40 +11,19 @@
 
 #include "qemu/osdep.h"
 #include <glib/gstdio.h>
+#include "qemu/bswap.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/pci-pc.h"
 #include "hw/pci/pci_regs.h"
+#include "hw/misc/my-rng.h"
+#include "my-rng-vectors.h"
 /* QEMU 10.0 moved include/qapi/qmp/ to include/qobject/ */
 #if QEMU_VERSION_MAJOR >= 10
 #include "qobject/qdict.h"
 #else
 #include "qapi/qmp/qdict.h"
 #endif
-
-#define MY_RNG_VENDOR_ID        0x1234
-#define MY_RNG_DEVICE_ID        0xcafe
-#define MY_RNG_REVISION         0x10
-#define MY_RNG_CLASS            0x00ff
-#define MY_RNG_BAR_SIZE         0x1000
-
-#define REG_RNG                 0x000
-#define REG_SEED                0x004
-#define REG_ID                  0x008
-#define REG_FEATURES            0x00c
-#define REG_ALGO                0x010
-#define REG_ALGOS               0x014
-#define REG_ENTROPY             0x018
-#define REG_RNG64               0x020
-
-#define ID_VALUE                0x4d520200
-#define FEATURES_VALUE          0x7
-#define ALGOS_VALUE             0xf
-
-#define ALGO_GLIBC              0
-#define ALGO_XOSHIRO            1
-#define ALGO_CHACHA             2
-#define ALGO_HOST               3
 
 /* The exercise's tables: glibc random() after srandom(0x42) / srandom(0) */
 static const uint32_t seed42_table[] = {
@@ -114,13 +93,13 @@ static void wr32(MyRng *t, uint64_t off, uint32_t val)
 
 static uint64_t rd64(MyRng *t)
 {
-    return qpci_io_readq(t->dev, t->bar, REG_RNG64);
+    return qpci_io_readq(t->dev, t->bar, MY_RNG_REG_RNG64);
 }
 
 static void set_algo_seed(MyRng *t, uint32_t algo, uint32_t seed)
 {
-    wr32(t, REG_ALGO, algo);
-    wr32(t, REG_SEED, seed);
+    wr32(t, MY_RNG_REG_ALGO, algo);
+    wr32(t, MY_RNG_REG_SEED, seed);
 }
 
 static void check_table(MyRng *t, const uint32_t *table, size_t n)
@@ -128,207 +107,63 @@ static void check_table(MyRng *t, const uint32_t *table, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        g_assert_cmpuint(rd32(t, REG_RNG), ==, table[i]);
+        g_assert_cmpuint(rd32(t, MY_RNG_REG_RNG), ==, table[i]);
     }
-}
-
-/* Vector files: see "Test vectors" in the project's design notes */
-
-typedef struct VecBlock {
-    uint32_t algo;
-    uint32_t seed;
-    uint32_t bits;
-    uint32_t count;
-    uint64_t *val;
-} VecBlock;
-
-static const char *const vec_files[] = {
-    [ALGO_GLIBC] = "alg0-glibc.txt",
-    [ALGO_XOSHIRO] = "alg1-xoshiro256pp.txt",
-    [ALGO_CHACHA] = "alg2-chacha20.txt",
-};
-
-static void vec_block_free(gpointer p)
-{
-    VecBlock *b = p;
-
-    g_free(b->val);
-    g_free(b);
-}
-
-static bool parse_u64(const char *s, unsigned base, uint64_t max,
-                      uint64_t *out)
-{
-    char *end;
-
-    /* strtoull would accept blanks, signs and an empty string */
-    if (!(base == 16 ? g_ascii_isxdigit(s[0]) : g_ascii_isdigit(s[0]))) {
-        return false;
-    }
-    errno = 0;
-    *out = g_ascii_strtoull(s, &end, base);
-    return errno == 0 && *end == '\0' && *out <= max;
-}
-
-/* Splits on blanks, dropping the empty strings g_strsplit_set leaves */
-static GPtrArray *split_words(const char *line)
-{
-    g_auto(GStrv) parts = g_strsplit_set(line, " \t", -1);
-    GPtrArray *words = g_ptr_array_new_with_free_func(g_free);
-    char **p;
-
-    for (p = parts; *p; p++) {
-        if (**p) {
-            g_ptr_array_add(words, g_strdup(*p));
-        }
-    }
-    return words;
-}
-
-static bool parse_header(const char *line, VecBlock *b)
-{
-    g_autoptr(GPtrArray) w = split_words(line);
-    uint64_t algo, seed, bits, count;
-    const char *seed_str;
-
-    if (w->len != 5 || strcmp(g_ptr_array_index(w, 0), "vector")) {
-        return false;
-    }
-    seed_str = g_ptr_array_index(w, 2);
-    if (strncmp(seed_str, "0x", 2) ||
-        !parse_u64(g_ptr_array_index(w, 1), 10, UINT32_MAX, &algo) ||
-        !parse_u64(seed_str + 2, 16, UINT32_MAX, &seed) ||
-        !parse_u64(g_ptr_array_index(w, 3), 10, 64, &bits) ||
-        !parse_u64(g_ptr_array_index(w, 4), 10, 1000000, &count) ||
-        (bits != 32 && bits != 64) || count == 0) {
-        return false;
-    }
-    b->algo = algo;
-    b->seed = seed;
-    b->bits = bits;
-    b->count = count;
-    return true;
-}
-
-/*
- * Returns the blocks of one vector file, or NULL with *err set: a file
- * that is missing or does not parse is an error, never a skip.
- */
-static GPtrArray *vec_load(const char *dir, uint32_t algo, char **err)
-{
-    g_autofree char *path = g_build_filename(dir, vec_files[algo], NULL);
-    g_autofree char *contents = NULL;
-    g_auto(GStrv) lines = NULL;
-    g_autoptr(GError) gerr = NULL;
-    GPtrArray *blocks = g_ptr_array_new_with_free_func(vec_block_free);
-    VecBlock *b = NULL;
-    uint32_t filled = 0;
-    bool seen32 = false, seen64 = false;
-    size_t i;
-
-    if (!g_file_get_contents(path, &contents, NULL, &gerr)) {
-        *err = g_strdup_printf("%s", gerr->message);
-        goto fail;
-    }
-    lines = g_strsplit(contents, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        char *line = g_strstrip(lines[i]);
-        uint64_t v;
-
-        if (line[0] == '\0' || line[0] == '#') {
-            continue;
-        }
-        if (b && filled < b->count) {
-            if (!parse_u64(line, 10, b->bits == 32 ? UINT32_MAX : UINT64_MAX,
-                           &v)) {
-                *err = g_strdup_printf("%s:%zu: bad value '%s'",
-                                       path, i + 1, line);
-                goto fail;
-            }
-            b->val[filled++] = v;
-            continue;
-        }
-        b = g_new0(VecBlock, 1);
-        g_ptr_array_add(blocks, b);
-        if (!parse_header(line, b)) {
-            *err = g_strdup_printf("%s:%zu: bad block header '%s'",
-                                   path, i + 1, line);
-            goto fail;
-        }
-        if (b->algo != algo) {
-            *err = g_strdup_printf("%s:%zu: algorithm %u, expected %u",
-                                   path, i + 1, b->algo, algo);
-            goto fail;
-        }
-        b->val = g_new(uint64_t, b->count);
-        filled = 0;
-        seen32 |= b->bits == 32;
-        seen64 |= b->bits == 64;
-    }
-    if (b && filled < b->count) {
-        *err = g_strdup_printf("%s: last block truncated (%u of %u values)",
-                               path, filled, b->count);
-        goto fail;
-    }
-    if (!seen32 || !seen64) {
-        *err = g_strdup_printf("%s: needs both 32-bit and 64-bit blocks",
-                               path);
-        goto fail;
-    }
-    return blocks;
-
-fail:
-    g_ptr_array_free(blocks, true);
-    return NULL;
-}
-
-/*
- * NULL when MY_RNG_VECTORS is unset (the test is then skipped); a load
- * error fails the current test.
- */
-static GPtrArray *vec_get(uint32_t algo, bool *failed)
-{
-    const char *dir = g_getenv("MY_RNG_VECTORS");
-    g_autofree char *err = NULL;
-    GPtrArray *blocks;
-
-    *failed = false;
-    if (!dir) {
-        g_test_message("MY_RNG_VECTORS is not set: only the hard-wired v1 "
-                       "tables (seeds 0x42 and 0) are checked");
-        g_test_skip("MY_RNG_VECTORS not set");
-        return NULL;
-    }
-    blocks = vec_load(dir, algo, &err);
-    if (!blocks) {
-        g_test_message("vector file error: %s", err);
-        g_test_fail();
-        *failed = true;
-    }
-    return blocks;
 }
 
 static uint64_t read_bits(MyRng *t, uint32_t bits)
 {
-    return bits == 32 ? rd32(t, REG_RNG) : rd64(t);
+    return bits == 32 ? rd32(t, MY_RNG_REG_RNG) : rd64(t);
 }
 
-/* Reads values [from, to) of block b; the caller has seeded the device */
-static void check_block(MyRng *t, const VecBlock *b, uint32_t from,
-                        uint32_t to)
+/*
+ * Reads all MY_RNG_VEC_COUNT values of vector v (the caller has seeded
+ * the device): the verbatim prefix value by value, then every value
+ * through the SHA-256 of their little-endian bytes.
+ */
+static void check_vector(MyRng *t, const MyRngVector *v)
 {
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    const char *got;
     uint32_t i;
 
-    for (i = from; i < to; i++) {
-        uint64_t v = read_bits(t, b->bits);
+    for (i = 0; i < MY_RNG_VEC_COUNT; i++) {
+        uint64_t val = read_bits(t, v->bits);
+        uint64_t le = cpu_to_le64(val);
 
-        if (v != b->val[i]) {
+        if (i < MY_RNG_VEC_PREFIX && val != v->prefix[i]) {
             g_test_message("algo %u seed 0x%08x %u-bit: value %u is %"
-                           PRIu64 ", expected %" PRIu64, b->algo, b->seed,
-                           b->bits, i, v, b->val[i]);
-            g_assert_cmpuint(v, ==, b->val[i]);
+                           PRIu64 ", expected %" PRIu64, v->algo, v->seed,
+                           v->bits, i, val, v->prefix[i]);
+            g_assert_cmphex(val, ==, v->prefix[i]);
+        }
+        /* the low bits / 8 bytes: the value's own width */
+        g_checksum_update(sum, (const guchar *)&le, v->bits / 8);
+    }
+    got = g_checksum_get_string(sum);
+    if (strcmp(got, v->sha256)) {
+        g_test_message("algo %u seed 0x%08x %u-bit: values 0-%u match, but "
+                       "values %u-%u differ (SHA-256 %s, expected %s)",
+                       v->algo, v->seed, v->bits, MY_RNG_VEC_PREFIX - 1,
+                       MY_RNG_VEC_PREFIX, MY_RNG_VEC_COUNT - 1, got,
+                       v->sha256);
+    }
+    g_assert_cmpstr(got, ==, v->sha256);
+}
+
+static const MyRngVector *vec_find(uint32_t algo, uint32_t seed,
+                                   uint32_t bits)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(my_rng_vectors); i++) {
+        const MyRngVector *v = &my_rng_vectors[i];
+
+        if (v->algo == algo && v->seed == seed && v->bits == bits) {
+            return v;
         }
     }
+    g_assert_not_reached();
 }
 
 static void test_pci_config(void)
@@ -362,10 +197,10 @@ static void test_info_registers(void)
     MyRng t;
 
     my_rng_start(&t, NULL);
-    g_assert_cmphex(rd32(&t, REG_ID), ==, ID_VALUE);
-    g_assert_cmphex(rd32(&t, REG_FEATURES), ==, FEATURES_VALUE);
-    g_assert_cmphex(rd32(&t, REG_ALGOS), ==, ALGOS_VALUE);
-    g_assert_cmphex(rd32(&t, REG_ALGO), ==, ALGO_GLIBC);
+    g_assert_cmphex(rd32(&t, MY_RNG_REG_ID), ==, MY_RNG_ID_VALUE);
+    g_assert_cmphex(rd32(&t, MY_RNG_REG_FEATURES), ==, MY_RNG_FEATURES_VALUE);
+    g_assert_cmphex(rd32(&t, MY_RNG_REG_ALGOS), ==, MY_RNG_ALGOS_VALUE);
+    g_assert_cmphex(rd32(&t, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_GLIBC);
     my_rng_stop(&t);
 }
 
@@ -379,11 +214,11 @@ static void test_v1_tables(void)
     /* reset state: glibc seeded with 0 */
     check_table(&t, seed0_table, ARRAY_SIZE(seed0_table));
     for (round = 0; round < 2; round++) {
-        wr32(&t, REG_SEED, 0x42);
+        wr32(&t, MY_RNG_REG_SEED, 0x42);
         check_table(&t, seed42_table, ARRAY_SIZE(seed42_table));
     }
     for (round = 0; round < 2; round++) {
-        wr32(&t, REG_SEED, 0);
+        wr32(&t, MY_RNG_REG_SEED, 0);
         check_table(&t, seed0_table, ARRAY_SIZE(seed0_table));
     }
     my_rng_stop(&t);
@@ -392,25 +227,27 @@ static void test_v1_tables(void)
 static void test_vectors(const void *data)
 {
     uint32_t algo = GPOINTER_TO_UINT(data);
-    g_autoptr(GPtrArray) blocks = NULL;
-    bool failed;
+    bool seen32 = false, seen64 = false;
+    unsigned checked = 0;
     MyRng t;
-    guint i;
+    size_t i;
 
-    blocks = vec_get(algo, &failed);
-    if (!blocks) {
-        return;
-    }
     my_rng_start(&t, NULL);
-    wr32(&t, REG_ALGO, algo);
-    for (i = 0; i < blocks->len; i++) {
-        const VecBlock *b = g_ptr_array_index(blocks, i);
+    wr32(&t, MY_RNG_REG_ALGO, algo);
+    for (i = 0; i < ARRAY_SIZE(my_rng_vectors); i++) {
+        const MyRngVector *v = &my_rng_vectors[i];
 
-        wr32(&t, REG_SEED, b->seed);
-        check_block(&t, b, 0, b->count);
+        if (v->algo != algo) {
+            continue;
+        }
+        wr32(&t, MY_RNG_REG_SEED, v->seed);
+        check_vector(&t, v);
+        seen32 |= v->bits == 32;
+        seen64 |= v->bits == 64;
+        checked++;
     }
-    g_test_message("algorithm %u: %u vector blocks checked", algo,
-                   blocks->len);
+    g_assert_true(seen32 && seen64);
+    g_test_message("algorithm %u: %u vector blocks checked", algo, checked);
     my_rng_stop(&t);
 }
 
@@ -424,26 +261,26 @@ static void test_reseed_replay(void)
     size_t s, i;
 
     my_rng_start(&t, NULL);
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
         for (s = 0; s < ARRAY_SIZE(seeds); s++) {
             set_algo_seed(&t, algo, seeds[s]);
             for (i = 0; i < ARRAY_SIZE(first); i++) {
-                first[i] = i & 1 ? rd64(&t) : rd32(&t, REG_RNG);
+                first[i] = i & 1 ? rd64(&t) : rd32(&t, MY_RNG_REG_RNG);
             }
-            wr32(&t, REG_SEED, seeds[s]);
+            wr32(&t, MY_RNG_REG_SEED, seeds[s]);
             for (i = 0; i < ARRAY_SIZE(first); i++) {
-                g_assert_cmphex(i & 1 ? rd64(&t) : rd32(&t, REG_RNG), ==,
+                g_assert_cmphex(i & 1 ? rd64(&t) : rd32(&t, MY_RNG_REG_RNG), ==,
                                 first[i]);
             }
 
-            wr32(&t, REG_SEED, seeds[s]);
-            w[0] = rd32(&t, REG_RNG);
-            w[1] = rd32(&t, REG_RNG);
-            wr32(&t, REG_SEED, seeds[s]);
+            wr32(&t, MY_RNG_REG_SEED, seeds[s]);
+            w[0] = rd32(&t, MY_RNG_REG_RNG);
+            w[1] = rd32(&t, MY_RNG_REG_RNG);
+            wr32(&t, MY_RNG_REG_SEED, seeds[s]);
             w[2] = rd64(&t);
-            if (algo == ALGO_XOSHIRO) {
+            if (algo == MY_RNG_ALGO_XOSHIRO256PP) {
                 /* 32-bit read is the high half of one 64-bit output */
-                wr32(&t, REG_SEED, seeds[s]);
+                wr32(&t, MY_RNG_REG_SEED, seeds[s]);
                 w[3] = rd64(&t);
                 g_assert_cmphex(w[0], ==, w[2] >> 32);
                 g_assert_cmphex(w[3], ==, w[2]);
@@ -451,7 +288,7 @@ static void test_reseed_replay(void)
                 /* 64-bit read is two 32-bit outputs, low word first */
                 g_assert_cmphex(w[2], ==, w[0] | (w[1] << 32));
             }
-            if (algo == ALGO_GLIBC) {
+            if (algo == MY_RNG_ALGO_GLIBC) {
                 g_assert_cmphex(w[0] >> 31, ==, 0);
             }
         }
@@ -468,10 +305,10 @@ static void test_algo_select(void)
     size_t i;
 
     my_rng_start(&t, NULL);
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
         set_algo_seed(&t, algo, 0xdeadbeef);
         for (i = 0; i < ARRAY_SIZE(ref[0]); i++) {
-            ref[algo][i] = rd32(&t, REG_RNG);
+            ref[algo][i] = rd32(&t, MY_RNG_REG_RNG);
         }
     }
     /* the three algorithms really differ */
@@ -479,37 +316,37 @@ static void test_algo_select(void)
     g_assert_cmphex(ref[1][0], !=, ref[2][0]);
 
     /* the seed is latched across algorithm switches, even via HOST */
-    wr32(&t, REG_ALGO, ALGO_HOST);
-    g_assert_cmpuint(rd32(&t, REG_ALGO), ==, ALGO_HOST);
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
-        rd32(&t, REG_RNG);
-        wr32(&t, REG_ALGO, algo);
-        g_assert_cmpuint(rd32(&t, REG_ALGO), ==, algo);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_HOST);
+    g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_HOST);
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
+        rd32(&t, MY_RNG_REG_RNG);
+        wr32(&t, MY_RNG_REG_ALGO, algo);
+        g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, algo);
         for (i = 0; i < ARRAY_SIZE(ref[0]); i++) {
-            g_assert_cmphex(rd32(&t, REG_RNG), ==, ref[algo][i]);
+            g_assert_cmphex(rd32(&t, MY_RNG_REG_RNG), ==, ref[algo][i]);
         }
         /* rewriting the same id reseeds too */
-        wr32(&t, REG_ALGO, algo);
-        g_assert_cmphex(rd32(&t, REG_RNG), ==, ref[algo][0]);
+        wr32(&t, MY_RNG_REG_ALGO, algo);
+        g_assert_cmphex(rd32(&t, MY_RNG_REG_RNG), ==, ref[algo][0]);
     }
 
     /* invalid ids are ignored: no switch, no reseed */
-    wr32(&t, REG_ALGO, ALGO_GLIBC);
-    wr32(&t, REG_SEED, 0x42);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_GLIBC);
+    wr32(&t, MY_RNG_REG_SEED, 0x42);
     check_table(&t, seed42_table, 2);
     for (bad = 4; bad != 0; bad <<= 1) {
-        wr32(&t, REG_ALGO, bad);
-        wr32(&t, REG_ALGO, bad | 1);
+        wr32(&t, MY_RNG_REG_ALGO, bad);
+        wr32(&t, MY_RNG_REG_ALGO, bad | 1);
     }
-    wr32(&t, REG_ALGO, 0xffffffff);
-    g_assert_cmpuint(rd32(&t, REG_ALGO), ==, ALGO_GLIBC);
+    wr32(&t, MY_RNG_REG_ALGO, 0xffffffff);
+    g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_GLIBC);
     check_table(&t, seed42_table + 2, 3);
 
     /* and a SEED write reseeds the current algorithm only */
-    wr32(&t, REG_SEED, 0xdeadbeef);
-    wr32(&t, REG_ALGO, ALGO_XOSHIRO);
-    v = rd32(&t, REG_RNG);
-    g_assert_cmphex(v, ==, ref[ALGO_XOSHIRO][0]);
+    wr32(&t, MY_RNG_REG_SEED, 0xdeadbeef);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_XOSHIRO256PP);
+    v = rd32(&t, MY_RNG_REG_RNG);
+    g_assert_cmphex(v, ==, ref[MY_RNG_ALGO_XOSHIRO256PP][0]);
     my_rng_stop(&t);
 }
 
@@ -533,17 +370,17 @@ static void test_host_entropy(void)
     size_t i;
 
     my_rng_start(&t, NULL);
-    wr32(&t, REG_SEED, 0x42);
+    wr32(&t, MY_RNG_REG_SEED, 0x42);
     check_table(&t, seed42_table, 2);
     for (i = 0; i < ARRAY_SIZE(v); i++) {
-        v[i] = rd32(&t, REG_ENTROPY);
+        v[i] = rd32(&t, MY_RNG_REG_ENTROPY);
     }
     g_assert_false(all_equal(v, ARRAY_SIZE(v)));
     check_table(&t, seed42_table + 2, 3);
 
-    wr32(&t, REG_ALGO, ALGO_HOST);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_HOST);
     for (i = 0; i < ARRAY_SIZE(v); i++) {
-        v[i] = rd32(&t, REG_RNG);
+        v[i] = rd32(&t, MY_RNG_REG_RNG);
     }
     g_assert_false(all_equal(v, ARRAY_SIZE(v)));
     for (i = 0; i < ARRAY_SIZE(v); i++) {
@@ -557,24 +394,36 @@ static void test_host_entropy(void)
     g_assert_cmpuint(i, <, ARRAY_SIZE(v));
 
     /* SEED is latched under HOST: selecting glibc then reseeds with it */
-    wr32(&t, REG_SEED, 0);
-    rd32(&t, REG_ENTROPY);
-    wr32(&t, REG_ALGO, ALGO_GLIBC);
+    wr32(&t, MY_RNG_REG_SEED, 0);
+    rd32(&t, MY_RNG_REG_ENTROPY);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_GLIBC);
     check_table(&t, seed0_table, ARRAY_SIZE(seed0_table));
     my_rng_stop(&t);
 }
 
+typedef struct RegAccess {
+    uint32_t offset;
+    unsigned size;
+    bool readable;
+    bool writable;
+} RegAccess;
+
+#define REG_ACCESS(name, off, sz, rd, wr) { off, sz, rd, wr },
+
+static const RegAccess reg_map[] = {
+    MY_RNG_REGS(REG_ACCESS)
+};
+
 static bool is_valid_access(uint32_t off, unsigned size, bool write)
 {
-    if (write) {
-        return size == 4 && (off == REG_SEED || off == REG_ALGO);
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(reg_map); i++) {
+        if (reg_map[i].offset == off && reg_map[i].size == size) {
+            return write ? reg_map[i].writable : reg_map[i].readable;
+        }
     }
-    if (off == REG_RNG64) {
-        return size == 8;
-    }
-    return size == 4 && (off == REG_RNG || off == REG_ID ||
-                         off == REG_FEATURES || off == REG_ALGO ||
-                         off == REG_ALGOS || off == REG_ENTROPY);
+    return false;
 }
 
 static uint64_t read_sized(MyRng *t, uint32_t off, unsigned size)
@@ -642,7 +491,7 @@ static void test_bad_access_sweep(void)
 
     g_assert_nonnull(dir);
     my_rng_start(&t, args);
-    wr32(&t, REG_SEED, 0x42);
+    wr32(&t, MY_RNG_REG_SEED, 0x42);
     check_table(&t, seed42_table, 2);
 
     for (off = 0; off < MY_RNG_BAR_SIZE; off++) {
@@ -663,17 +512,17 @@ static void test_bad_access_sweep(void)
     }
     /* valid ALGO writes of invalid ids are guest errors as well */
     for (p = 0; p < ARRAY_SIZE(patterns); p++) {
-        if (patterns[p] > ALGO_HOST) {
-            wr32(&t, REG_ALGO, patterns[p]);
+        if (patterns[p] > MY_RNG_ALGO_HOST) {
+            wr32(&t, MY_RNG_REG_ALGO, patterns[p]);
             bad++;
         }
     }
 
     /* nothing consumed, nothing reseeded, nothing switched */
-    g_assert_cmpuint(rd32(&t, REG_ALGO), ==, ALGO_GLIBC);
+    g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_GLIBC);
     check_table(&t, seed42_table + 2, 3);
-    g_assert_cmphex(rd32(&t, REG_ID), ==, ID_VALUE);
-    wr32(&t, REG_SEED, 0x42);
+    g_assert_cmphex(rd32(&t, MY_RNG_REG_ID), ==, MY_RNG_ID_VALUE);
+    wr32(&t, MY_RNG_REG_SEED, 0x42);
     check_table(&t, seed42_table, ARRAY_SIZE(seed42_table));
     my_rng_stop(&t);
 
@@ -692,8 +541,8 @@ static void test_reset(void)
     MyRng t;
 
     my_rng_start(&t, NULL);
-    set_algo_seed(&t, ALGO_CHACHA, 0x42);
-    rd32(&t, REG_RNG);
+    set_algo_seed(&t, MY_RNG_ALGO_CHACHA20, 0x42);
+    rd32(&t, MY_RNG_REG_RNG);
     rsp = qtest_qmp(t.qts, "{ 'execute': 'system_reset' }");
     g_assert_false(qdict_haskey(rsp, "error"));
     qobject_unref(rsp);
@@ -702,10 +551,10 @@ static void test_reset(void)
     /* the reset also cleared the BAR: map it again */
     my_rng_unmap(&t);
     my_rng_map(&t);
-    g_assert_cmpuint(rd32(&t, REG_ALGO), ==, ALGO_GLIBC);
+    g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_GLIBC);
     check_table(&t, seed0_table, ARRAY_SIZE(seed0_table));
     /* the latch is 0 again: reselecting reseeds with 0 */
-    wr32(&t, REG_ALGO, ALGO_GLIBC);
+    wr32(&t, MY_RNG_REG_ALGO, MY_RNG_ALGO_GLIBC);
     check_table(&t, seed0_table, ARRAY_SIZE(seed0_table));
     my_rng_stop(&t);
 }
@@ -782,26 +631,11 @@ static void migrate(MyRng *src, MyRng *dst, const char *dir)
     my_rng_map(dst);
 }
 
-static const VecBlock *vec_find(GPtrArray *blocks, uint32_t seed,
-                                uint32_t bits)
-{
-    guint i;
-
-    for (i = 0; blocks && i < blocks->len; i++) {
-        const VecBlock *b = g_ptr_array_index(blocks, i);
-
-        if (b->seed == seed && b->bits == bits) {
-            return b;
-        }
-    }
-    return NULL;
-}
-
 /*
  * The generator state survives migration, for each deterministic
  * algorithm: 21 outputs leave ChaCha20 inside a block and glibc at an odd
- * position.  The continuation is checked against the vectors when they
- * are available, and always against a fresh run on the destination.
+ * position.  The continuation is checked against the vectors and against
+ * a fresh run on the destination.
  */
 static void test_migration(const void *data)
 {
@@ -809,42 +643,33 @@ static void test_migration(const void *data)
     const uint32_t seed = 0x42;
     enum { BEFORE = 21, AFTER = 40, N64 = 8 };
     g_autofree char *dir = g_dir_make_tmp("my-rng-test-XXXXXX", NULL);
-    g_autoptr(GPtrArray) blocks = NULL;
-    const VecBlock *b;
+    const MyRngVector *v = vec_find(algo, seed, 32);
     uint64_t src_v[BEFORE], got[AFTER], got64[N64];
     uint64_t ref[BEFORE + AFTER], ref64[N64];
     MyRng src, dst;
     size_t i;
 
+    G_STATIC_ASSERT(BEFORE + AFTER <= MY_RNG_VEC_PREFIX);
     g_assert_nonnull(dir);
-    if (g_getenv("MY_RNG_VECTORS")) {
-        bool failed;
-
-        blocks = vec_get(algo, &failed);
-        if (failed) {
-            return;
-        }
-    }
-
     my_rng_start(&src, NULL);
     set_algo_seed(&src, algo, seed);
     for (i = 0; i < BEFORE; i++) {
-        src_v[i] = rd32(&src, REG_RNG);
+        src_v[i] = rd32(&src, MY_RNG_REG_RNG);
     }
     migrate(&src, &dst, dir);
 
-    g_assert_cmpuint(rd32(&dst, REG_ALGO), ==, algo);
+    g_assert_cmpuint(rd32(&dst, MY_RNG_REG_ALGO), ==, algo);
     for (i = 0; i < AFTER; i++) {
-        got[i] = rd32(&dst, REG_RNG);
+        got[i] = rd32(&dst, MY_RNG_REG_RNG);
     }
     for (i = 0; i < N64; i++) {
         got64[i] = rd64(&dst);
     }
 
     /* the latched seed came along: reselecting replays the same run */
-    wr32(&dst, REG_ALGO, algo);
+    wr32(&dst, MY_RNG_REG_ALGO, algo);
     for (i = 0; i < BEFORE + AFTER; i++) {
-        ref[i] = rd32(&dst, REG_RNG);
+        ref[i] = rd32(&dst, MY_RNG_REG_RNG);
     }
     for (i = 0; i < N64; i++) {
         ref64[i] = rd64(&dst);
@@ -855,17 +680,12 @@ static void test_migration(const void *data)
     g_assert_cmpmem(src_v, sizeof(src_v), ref, sizeof(src_v));
     g_assert_cmpmem(got, sizeof(got), ref + BEFORE, sizeof(got));
     g_assert_cmpmem(got64, sizeof(got64), ref64, sizeof(ref64));
-    if (algo == ALGO_GLIBC) {
+    if (algo == MY_RNG_ALGO_GLIBC) {
         for (i = 0; i < ARRAY_SIZE(seed42_table); i++) {
             g_assert_cmpuint(ref[i], ==, seed42_table[i]);
         }
     }
-    b = vec_find(blocks, seed, 32);
-    if (blocks) {
-        g_assert_nonnull(b);
-        g_assert_cmpuint(b->count, >=, BEFORE + AFTER);
-        g_assert_cmpmem(ref, sizeof(ref), b->val, sizeof(ref));
-    }
+    g_assert_cmpmem(ref, sizeof(ref), v->prefix, sizeof(ref));
 }
 
 /*
@@ -908,7 +728,7 @@ static void test_migration_bad_stream(void)
         { VMS_CHACHA_POS, 17 },
         { VMS_CHACHA_POS, 0xffffffff },
     };
-    static const uint8_t marker[] = { 0, 0, 0, ALGO_HOST,
+    static const uint8_t marker[] = { 0, 0, 0, MY_RNG_ALGO_HOST,
                                       0xa5, 0xa5, 0xa5, 0xa5 };
     g_autofree char *dir = g_dir_make_tmp("my-rng-test-XXXXXX", NULL);
     g_autofree char *file = g_build_filename(dir, "good", NULL);
@@ -921,7 +741,7 @@ static void test_migration_bad_stream(void)
 
     g_assert_nonnull(dir);
     my_rng_start(&src, NULL);
-    set_algo_seed(&src, ALGO_HOST, 0xa5a5a5a5);
+    set_algo_seed(&src, MY_RNG_ALGO_HOST, 0xa5a5a5a5);
     migrate_to_file(&src, file);
     my_rng_stop(&src);
     g_assert_true(g_file_get_contents(file, (char **)&stream, &len, NULL));
@@ -940,8 +760,8 @@ static void test_migration_bad_stream(void)
     dst.qts = incoming_from_file(patched);
     wait_status(dst.qts, "query-status", "running");
     my_rng_map(&dst);
-    g_assert_cmpuint(rd32(&dst, REG_ALGO), ==, ALGO_HOST);
-    wr32(&dst, REG_ALGO, ALGO_GLIBC);
+    g_assert_cmpuint(rd32(&dst, MY_RNG_REG_ALGO), ==, MY_RNG_ALGO_HOST);
+    wr32(&dst, MY_RNG_REG_ALGO, MY_RNG_ALGO_GLIBC);
     check_table(&dst, seed42_table, ARRAY_SIZE(seed42_table));
     my_rng_stop(&dst);
 
@@ -1020,27 +840,27 @@ static void test_savevm_loadvm(void)
     args = g_strdup_printf("-drive if=none,id=d0,format=qcow2,file=%s", disk);
     my_rng_start(&t, args);
 
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
         g_autofree char *save = g_strdup_printf("savevm snap%u", algo);
         g_autofree char *load = g_strdup_printf("loadvm snap%u", algo);
 
         set_algo_seed(&t, algo, 0xdeadbeef);
         for (i = 0; i < BEFORE; i++) {
-            rd32(&t, REG_RNG);
+            rd32(&t, MY_RNG_REG_RNG);
         }
         hmp_ok(t.qts, save);
         for (i = 0; i < AFTER; i++) {
-            after[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, REG_RNG);
+            after[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, MY_RNG_REG_RNG);
         }
 
         /* move everything away from the snapshot */
-        set_algo_seed(&t, ALGO_GLIBC, 0x42);
+        set_algo_seed(&t, MY_RNG_ALGO_GLIBC, 0x42);
         check_table(&t, seed42_table, ARRAY_SIZE(seed42_table));
 
         hmp_ok(t.qts, load);
-        g_assert_cmpuint(rd32(&t, REG_ALGO), ==, algo);
+        g_assert_cmpuint(rd32(&t, MY_RNG_REG_ALGO), ==, algo);
         for (i = 0; i < AFTER; i++) {
-            again[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, REG_RNG);
+            again[i] = i % 3 == 2 ? rd64(&t) : rd32(&t, MY_RNG_REG_RNG);
         }
         g_assert_cmpmem(again, sizeof(again), after, sizeof(after));
     }
@@ -1060,7 +880,7 @@ int main(int argc, char **argv)
     qtest_add_func("/my-rng/pci-config", test_pci_config);
     qtest_add_func("/my-rng/info-registers", test_info_registers);
     qtest_add_func("/my-rng/v1-tables", test_v1_tables);
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
         g_autofree char *path = g_strdup_printf("/my-rng/vectors/%s",
                                                 algo_names[algo]);
 
@@ -1071,7 +891,7 @@ int main(int argc, char **argv)
     qtest_add_func("/my-rng/host-entropy", test_host_entropy);
     qtest_add_func("/my-rng/bad-access-sweep", test_bad_access_sweep);
     qtest_add_func("/my-rng/reset", test_reset);
-    for (algo = ALGO_GLIBC; algo <= ALGO_CHACHA; algo++) {
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
         g_autofree char *path = g_strdup_printf("/my-rng/migration/%s",
                                                 algo_names[algo]);
 
