@@ -1,7 +1,7 @@
 //! The my-rng device ABI, in code: register map and access decoding ([`regs`]), the
 //! reference implementations of the device's deterministic algorithms ([`glibc`],
-//! [`xoshiro`], [`chacha`], combined in [`Generator`]) and, with feature `std`, the
-//! committed test vectors ([`vectors`]).
+//! [`xoshiro`], [`chacha`], combined in [`Generator`]), the DMA engine ([`dma`]) and, with
+//! feature `std`, the committed test vectors ([`vectors`]).
 //!
 //! `spec/my-rng.rst` is the normative prose; this crate must agree with it. The library is
 //! `no_std` and allocation-free so that any device model or driver-side code can use it.
@@ -13,6 +13,7 @@
 extern crate std;
 
 pub mod chacha;
+pub mod dma;
 pub mod glibc;
 pub mod regs;
 #[cfg(feature = "std")]
