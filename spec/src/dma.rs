@@ -245,16 +245,23 @@ impl fmt::Debug for SegmentList {
 }
 
 impl SegmentList {
+    const EMPTY: SegmentList = SegmentList {
+        segs: [Segment {
+            addr: 0,
+            len: 0,
+            flags: 0,
+        }; MAX_SEGS],
+        len: 0,
+    };
+
     /// A list of `segs` (not checked); `None` if longer than [`MAX_SEGS`].
     pub fn from_segments(segs: &[Segment]) -> Option<SegmentList> {
         if segs.len() > MAX_SEGS {
             return None;
         }
-        let mut list = SegmentList {
-            segs: [Segment::default(); MAX_SEGS],
-            len: segs.len() as u16,
-        };
+        let mut list = SegmentList::EMPTY;
         list.segs[..segs.len()].copy_from_slice(segs);
+        list.len = segs.len() as u16;
         Some(list)
     }
 
@@ -311,7 +318,7 @@ pub fn validate<M: GuestMemory + ?Sized>(
     if !mem.is_ram(list_addr, list_len) {
         return Err(DmaError::ListFault);
     }
-    let mut list = SegmentList::from_segments(&[]).expect("empty list");
+    let mut list = SegmentList::EMPTY;
     for i in 0..count as usize {
         let mut b = [0; Segment::SIZE];
         if !mem.read(list_addr + (i * Segment::SIZE) as u64, &mut b) {
@@ -1470,6 +1477,32 @@ mod tests {
         assert!(Transfer::resume(Source::Algorithm, &too_many, p).is_none());
         let too_long = [seg(RAM, MAX_BYTES), seg(RAM, 1)];
         assert!(Transfer::resume(Source::Algorithm, &too_long, p).is_none());
+    }
+
+    /// The committed 64-bit vector blocks are what a FILL writes: 8000 bytes over segments of
+    /// odd lengths, in odd chunks, equal the block's little-endian bytes.
+    #[cfg(feature = "std")]
+    #[test]
+    fn fill_writes_the_64_bit_vectors() {
+        use crate::vectors::{Block, COUNT, SEEDS};
+        let lens = [1, 7, 4093, 8, 3891];
+        assert_eq!(lens.iter().sum::<u32>() as usize, 8 * COUNT);
+        let segs: Vec<_> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| seg(RAM + 0x2_0000 * i as u64 + 3, l))
+            .collect();
+        for alg in Algorithm::DETERMINISTIC {
+            for seed in SEEDS {
+                let mut m = memory();
+                let mut g = Generator::new(alg, seed).unwrap();
+                let mut t = start(&mut m, &segs).unwrap();
+                while t.step(&mut m, &mut g, 999) == DmaState::Busy {}
+                assert_eq!(t.state(), DmaState::Done);
+                let block = Block::compute(alg, seed, 64, COUNT).unwrap();
+                assert!(contents(&m, &segs) == block.le_bytes(), "{alg} {seed:#x}");
+            }
+        }
     }
 
     // The register-level engine.
