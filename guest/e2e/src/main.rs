@@ -2,6 +2,10 @@
 //!
 //! Prints `ok - <name>` or `not ok - <name>: <reason>` per test, then `N passed, M failed`;
 //! exits 0 iff nothing failed. Expected values come from the committed test vectors only.
+//!
+//! Tests of the DMA read paths need FEATURES.DMA. On a device without it they print
+//! `skip - <name>: not applicable: ...` and count neither as passed nor failed, unless
+//! `--expect-dma` says the device must have DMA: then each of them fails.
 
 mod suite;
 mod util;
@@ -19,6 +23,32 @@ use my_rng::sysfs::Sysfs;
 use my_rng::{Algorithm, Device};
 
 use suite::{Ctx, Test};
+
+/// What the runner does with one test.
+#[derive(Debug, PartialEq, Eq)]
+enum Gate {
+    Run,
+    /// Not applicable to this device: reported, counted neither way.
+    Skip(String),
+    /// Fails without running.
+    Fail(String),
+}
+
+/// Whether `t` can run, given what INFO said about DMA (`Err`: INFO itself failed, and the
+/// test then runs and fails on its own: without a device nothing is skipped).
+fn gate(t: &Test, dma: &Result<u32, String>, expect_dma: bool) -> Gate {
+    match dma {
+        Ok(features) if t.needs_dma && features & my_rng::regs::FEAT_DMA == 0 => {
+            let why = format!("the device has no DMA feature (FEATURES {features:#x})");
+            if expect_dma {
+                Gate::Fail(format!("{why}, but --expect-dma"))
+            } else {
+                Gate::Skip(format!("not applicable: {why}"))
+            }
+        }
+        _ => Gate::Run,
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +76,10 @@ struct Args {
     /// The driver is the loadable my_rng.ko: also run the module tests (unload, reload)
     #[arg(long)]
     module: bool,
+    /// The device must be ABI 2.1 with DMA: a missing DMA feature fails the DMA tests (and
+    /// `info` expects the 2.1 identity) instead of making them not applicable
+    #[arg(long)]
+    expect_dma: bool,
     /// Run only tests whose name contains one of these strings
     filters: Vec<String>,
 }
@@ -73,12 +107,17 @@ fn main() -> ExitCode {
         dev0: args.device.clone(),
         dev1: args.device1.clone(),
         sys: Sysfs::default(),
+        expect_dma: args.expect_dma,
     });
+    let features = Device::open(&ctx.dev0)
+        .and_then(|d| d.info())
+        .map(|i| i.features)
+        .map_err(|e| e.to_string());
 
     // Panics are reported on the test's line; keep the default hook's backtrace off stdout.
     panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
 
-    let (mut passed, mut failed) = (0u32, 0u32);
+    let (mut passed, mut failed, mut skipped) = (0u32, 0u32, 0u32);
     if selected.is_empty() {
         println!("not ok - filter: no test matches {:?}", args.filters);
         failed += 1;
@@ -87,13 +126,18 @@ fn main() -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(args.total_timeout);
     for t in selected {
         let left = deadline.saturating_duration_since(Instant::now());
-        let r = if left.is_zero() {
-            Err(format!(
+        let r = match gate(&t, &features, args.expect_dma) {
+            Gate::Skip(why) => {
+                skipped += 1;
+                println!("skip - {}: {}", t.name, one_line(&why));
+                continue;
+            }
+            Gate::Fail(why) => Err(why),
+            Gate::Run if left.is_zero() => Err(format!(
                 "not run: the run's {} s budget is used up",
                 args.total_timeout
-            ))
-        } else {
-            run_one(&t, &ctx, per_test.max(t.min_limit).min(left))
+            )),
+            Gate::Run => run_one(&t, &ctx, per_test.max(t.min_limit).min(left)),
         };
         match r {
             Ok(()) => {
@@ -113,6 +157,9 @@ fn main() -> ExitCode {
             let _ = d.set_algorithm(Algorithm::Glibc);
             let _ = d.seed(0);
         }
+    }
+    if skipped > 0 {
+        println!("{skipped} not applicable (not counted)");
     }
     println!("{passed} passed, {failed} failed");
     let _ = std::io::stdout().flush();
@@ -175,11 +222,13 @@ mod unit {
             dev0: "/nonexistent".into(),
             dev1: "/nonexistent1".into(),
             sys: Sysfs::at("/nonexistent-sys"),
+            expect_dma: false,
         });
         let panicky = Arc::new(Test {
             name: "p".into(),
             run: Box::new(|_| panic!("boom")),
             min_limit: Duration::ZERO,
+            needs_dma: false,
         });
         let e = run_one(&panicky, &ctx, Duration::from_secs(5)).unwrap_err();
         assert!(e.contains("boom"), "{e}");
@@ -190,6 +239,7 @@ mod unit {
                 Ok(())
             }),
             min_limit: Duration::ZERO,
+            needs_dma: false,
         });
         let e = run_one(&slow, &ctx, Duration::from_millis(50)).unwrap_err();
         assert!(e.contains("timed out"), "{e}");
@@ -202,6 +252,20 @@ mod unit {
             let r = run_one(&Arc::new(t), &ctx, Duration::from_secs(10));
             assert!(r.is_err(), "{name} passed without a device");
         }
+    }
+
+    #[test]
+    fn dma_tests_are_gated_on_the_feature() {
+        let dma = suite::all().into_iter().find(|t| t.needs_dma).unwrap();
+        let plain = suite::all().into_iter().find(|t| !t.needs_dma).unwrap();
+        let (v20, v21): (Result<u32, String>, _) = (Ok(0x7), Ok(0x1f));
+        assert_eq!(gate(&dma, &v21, false), Gate::Run);
+        assert_eq!(gate(&dma, &v21, true), Gate::Run);
+        assert!(matches!(gate(&dma, &v20, false), Gate::Skip(w) if w.contains("FEATURES 0x7")));
+        assert!(matches!(gate(&dma, &v20, true), Gate::Fail(w) if w.contains("--expect-dma")));
+        assert_eq!(gate(&plain, &v20, true), Gate::Run);
+        // No answer from INFO: run, and let the test fail.
+        assert_eq!(gate(&dma, &Err("ENOENT".into()), false), Gate::Run);
     }
 
     #[test]

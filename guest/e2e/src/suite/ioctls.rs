@@ -134,18 +134,30 @@ pub(super) fn info(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
     let info = ctx("INFO", dev.info())?;
     let mut errs = Vec::new();
-    // Literals from the spec (spec/my-rng.rst), not from the device.
-    if info.id != 0x4d52_0200 {
-        errs.push(format!("id {:#x} != 0x4d520200", info.id));
+    // Literals from the spec (spec/my-rng.rst, ABI 2.1 with --expect-dma), not from the
+    // device.
+    let (want_id, want_features, want_abi) = if c.expect_dma {
+        (0x4d52_0201, 0x1f, (2, 1))
+    } else {
+        (0x4d52_0200, 0x7, (2, 0))
+    };
+    if info.id != want_id {
+        errs.push(format!("id {:#x} != {want_id:#x}", info.id));
     }
-    if info.features != 0x7 {
-        errs.push(format!("features {:#x} != 0x7", info.features));
+    if info.features != want_features {
+        errs.push(format!(
+            "features {:#x} != {want_features:#x}",
+            info.features
+        ));
     }
     if info.algos != 0xf {
         errs.push(format!("algos {:#x} != 0xf", info.algos));
     }
-    if info.abi_version != Some((2, 0)) {
-        errs.push(format!("abi version {:?} != 2.0", info.abi_version));
+    if info.abi_version != Some(want_abi) {
+        errs.push(format!(
+            "abi version {:?} != {}.{}",
+            info.abi_version, want_abi.0, want_abi.1
+        ));
     }
     let id = ctx("GET_ALGO", dev.algorithm_id())?;
     if info.algo != id {

@@ -10,6 +10,7 @@ use my_rng::{Algorithm, Device};
 use crate::util::*;
 
 mod devices;
+mod dma;
 mod errors;
 mod hwrng;
 mod ioctls;
@@ -26,6 +27,8 @@ pub struct Ctx {
     pub dev1: PathBuf,
     /// sysfs.
     pub sys: Sysfs,
+    /// The device must be ABI 2.1 with DMA (`--expect-dma`).
+    pub expect_dma: bool,
 }
 
 type TestFn = Box<dyn Fn(&Ctx) -> TestResult + Send + Sync>;
@@ -37,6 +40,8 @@ pub struct Test {
     /// Lower bound on the runner's per-test limit, for tests whose own internal time limits
     /// add up to more than the default.
     pub min_limit: Duration,
+    /// Needs FEATURES.DMA (the runner does not run it on a device without).
+    pub needs_dma: bool,
 }
 
 fn t(name: impl Into<String>, f: impl Fn(&Ctx) -> TestResult + Send + Sync + 'static) -> Test {
@@ -44,6 +49,15 @@ fn t(name: impl Into<String>, f: impl Fn(&Ctx) -> TestResult + Send + Sync + 'st
         name: name.into(),
         run: Box::new(f),
         min_limit: Duration::ZERO,
+        needs_dma: false,
+    }
+}
+
+/// A test of the DMA read paths (see [`Test::needs_dma`]).
+fn d(name: impl Into<String>, f: impl Fn(&Ctx) -> TestResult + Send + Sync + 'static) -> Test {
+    Test {
+        needs_dma: true,
+        ..t(name, f)
     }
 }
 
@@ -78,6 +92,27 @@ pub fn all() -> Vec<Test> {
         t("seed-read-concurrent", seed_read::seed_read_concurrent),
         t("bad-pointers-efault", errors::bad_pointers_efault),
         t("unknown-ioctls-enotty", errors::unknown_ioctls),
+        d("dma-read-path-attribute", dma::read_path_attribute),
+        d("dma-read-vectors-bounce", |c| {
+            dma::read_vectors_on(c, "bounce")
+        }),
+        d("dma-read-vectors-zerocopy", |c| {
+            dma::read_vectors_on(c, "zerocopy")
+        }),
+        d("dma-read-vectors-mmio", |c| dma::read_vectors_on(c, "mmio")),
+        d("dma-read-odd-sizes-offsets", dma::read_odd_sizes_offsets),
+        d("dma-read-many-pages", dma::read_many_pages),
+        d("dma-read-bound", dma::read_bound),
+        d("dma-read-efault", dma::read_efault_paths),
+        d("dma-read-partly-bad-buffers", dma::read_partly_bad_buffers),
+        // Two read paths, each with its own 60 s limit.
+        Test {
+            min_limit: Duration::from_secs(150),
+            ..d(
+                "dma-seed-read-vs-dma-readers",
+                dma::seed_read_vs_dma_readers,
+            )
+        },
         t("hwrng-present", hwrng::hwrng_present),
         t("hwrng-read", hwrng::hwrng_read),
         t("hwrng-does-not-disturb", hwrng::hwrng_does_not_disturb),

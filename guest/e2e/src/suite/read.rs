@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 use my_rng::Algorithm;
 use my_rng_spec::vectors::{COUNT, SEEDS};
 
+use super::dma::ReadPath;
 use super::{open, want, Ctx};
 use crate::util::*;
 
@@ -52,6 +53,15 @@ pub(super) fn read_1mib(c: &Ctx) -> TestResult {
     const TOTAL: usize = 1 << 20;
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
+    // The 64 KiB bound is the MMIO path's: pin it on a device with DMA (whose paths have
+    // their own bound, see the dma tests).
+    let _path = if ctx("INFO", dev.info())?.has_feature(my_rng::regs::FEAT_DMA) {
+        let rp = ReadPath::of(c);
+        rp.set("mmio")?;
+        Some(rp)
+    } else {
+        None
+    };
     start(&dev, Algorithm::Xoshiro256pp, 1)?;
     let mut buf = vec![0u8; TOTAL];
     let mut done = 0;
