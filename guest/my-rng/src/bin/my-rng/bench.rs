@@ -1,64 +1,334 @@
-//! `my-rng bench`: throughput of every way of getting numbers out of the device.
+//! `my-rng bench`: throughput of every way of getting random bytes in the guest, measured in
+//! one process (a process start costs more than many calls): the device's ioctls, read() on
+//! each read path, /dev/hwrng backed by my_rng and by virtio-rng, and the guest kernel's own
+//! getrandom() and /dev/zero as references.
+//!
+//! `--json` prints one object, `{"rows": [{"id", "label", "bytes_per_call", "bytes",
+//! "seconds"[, "error"]}], "kernel", "hwrng_available"}`, which `cargo xtask bench` reads.
+//! Every row is always present; one that cannot run carries an `error`.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use my_rng::regs::FEAT_DMA;
 use my_rng::uapi::SEED_READ_MAX;
+use my_rng::Algorithm;
 
 use crate::dev::RngDevice;
-use crate::{CmdResult, Failure};
+use crate::{CmdResult, Env, Failure};
 
-/// One interface under test: each call does one operation and returns the bytes it produced.
-struct Case<'a> {
-    name: String,
-    op: Box<dyn FnMut() -> Result<usize, String> + 'a>,
+/// How long each row runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Time spent calling, per row.
+    pub seconds: f64,
+    /// At most this many timed calls per row.
+    pub max_calls: u64,
 }
 
-const READ_SIZES: [usize; 5] = [8, 64, 512, 4096, 65536];
-const HWRNG: &str = "/dev/hwrng";
+impl Budget {
+    /// A normal run: `seconds` per row.
+    pub fn timed(seconds: f64) -> Self {
+        Budget {
+            seconds,
+            max_calls: u64::MAX,
+        }
+    }
 
-fn cases(dev: &dyn RngDevice) -> Vec<Case<'_>> {
-    let mut v: Vec<Case<'_>> = vec![
-        Case {
-            name: "ioctl RAND (4 B)".into(),
-            op: Box::new(|| dev.next_u32().map(|_| 4).map_err(|e| e.to_string())),
-        },
-        Case {
-            name: "ioctl RAND64 (8 B)".into(),
-            op: Box::new(|| dev.next_u64().map(|_| 8).map_err(|e| e.to_string())),
-        },
-    ];
-    let mut sr = vec![0u32; SEED_READ_MAX as usize];
+    /// `--smoke`: a few calls per row, to show every row works (CI), not to measure.
+    pub const SMOKE: Budget = Budget {
+        seconds: 0.05,
+        max_calls: 3,
+    };
+}
+
+/// One measured row (see the module documentation for the JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub id: String,
+    pub label: String,
+    pub bytes_per_call: usize,
+    pub calls: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+type Setup<'a> = Box<dyn FnMut() -> Result<(), String> + 'a>;
+type Op<'a> = Box<dyn FnMut() -> Result<usize, String> + 'a>;
+
+/// One way of getting bytes: `setup` puts the system in the state the row measures (read
+/// path, hw_random source, algorithm) or says why the row cannot run; each `op` call does
+/// one operation and returns the bytes it produced.
+struct Row<'a> {
+    id: String,
+    label: String,
+    bytes_per_call: usize,
+    setup: Setup<'a>,
+    op: Op<'a>,
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+/// (id suffix, label, bytes per call) of the sizes most rows come in.
+const SIZES: [(&str, &str, usize); 3] = [
+    ("4k", "4 KiB", 4 * KIB),
+    ("64k", "64 KiB", 64 * KIB),
+    ("1m", "1 MiB", MIB),
+];
+
+/// A sysfs attribute the bench changes: written back as found when dropped.
+struct Knob {
+    file: PathBuf,
+    original: Option<String>,
+}
+
+impl Knob {
+    fn new(file: PathBuf) -> Knob {
+        let original = fs::read_to_string(&file)
+            .ok()
+            .map(|s| selected(&s).to_string());
+        Knob { file, original }
+    }
+
+    fn set(&self, value: &str) -> Result<(), String> {
+        if self.original.is_none() {
+            return Err(format!("{} is missing or unreadable", self.file.display()));
+        }
+        fs::write(&self.file, value)
+            .map_err(|e| format!("writing {value:?} to {}: {e}", self.file.display()))
+    }
+}
+
+impl Drop for Knob {
+    fn drop(&mut self) {
+        if let Some(v) = &self.original {
+            let _ = fs::write(&self.file, v);
+        }
+    }
+}
+
+/// The selected value of an attribute: its content, or the `[bracketed]` name among several.
+fn selected(text: &str) -> &str {
+    let t = text.trim();
+    match (t.find('['), t.find(']')) {
+        (Some(a), Some(b)) if a < b => &t[a + 1..b],
+        _ => t,
+    }
+}
+
+/// The first hw_random source in `available` whose name starts with `prefix`.
+fn source<'s>(available: &'s str, prefix: &str) -> Option<&'s str> {
+    available.split_whitespace().find(|s| s.starts_with(prefix))
+}
+
+/// What the rows need to know about the system, and the attributes they change.
+struct System<'a> {
+    dev: &'a dyn RngDevice,
+    /// FEATURES from INFO, or why INFO failed.
+    features: Result<u32, String>,
+    read_path: Knob,
+    rng_current: Knob,
+    /// `rng_available`, or why it is unreadable.
+    available: Result<String, String>,
+    hwrng: PathBuf,
+}
+
+impl System<'_> {
+    fn require_dma(&self) -> Result<(), String> {
+        match &self.features {
+            Ok(f) if f & FEAT_DMA != 0 => Ok(()),
+            Ok(f) => Err(format!("the device has no DMA (FEATURES {f:#x})")),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Force read() onto `path`. Without the attribute, MMIO is still right on a device
+    /// without DMA (an ABI 2.0 driver has no other path).
+    fn read_path(&self, path: &str) -> Result<(), String> {
+        if path != "mmio" {
+            self.require_dma()?;
+        } else if self.read_path.original.is_none() && self.require_dma().is_err() {
+            return Ok(());
+        }
+        self.read_path.set(path)
+    }
+
+    /// Make the hw_random source whose name starts with `prefix` the current one.
+    fn hwrng_source(&self, prefix: &str) -> Result<(), String> {
+        let available = self.available.as_ref().map_err(Clone::clone)?;
+        let name = source(available, prefix).ok_or_else(|| {
+            format!(
+                "no {prefix} source in rng_available ({:?})",
+                available.trim()
+            )
+        })?;
+        self.rng_current.set(name)
+    }
+}
+
+fn read_into(f: &mut File, buf: &mut [u8], what: &Path) -> Result<usize, String> {
+    loop {
+        match f.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map_err(|e| format!("{}: {e}", what.display())),
+        }
+    }
+}
+
+/// Reads of `size` bytes from the file at `path`, opened at the first call.
+fn file_op<'a>(path: PathBuf, size: usize) -> Op<'a> {
+    let mut file: Option<File> = None;
+    let mut buf = vec![0u8; size];
+    Box::new(move || {
+        if file.is_none() {
+            file = Some(File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        let f = file.as_mut().expect("opened above");
+        read_into(f, &mut buf, &path)
+    })
+}
+
+fn getrandom_op<'a>(size: usize) -> Op<'a> {
+    let mut buf = vec![0u8; size];
+    Box::new(move || loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+        let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+        match usize::try_from(r) {
+            Ok(n) => return Ok(n),
+            Err(_) if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(format!("getrandom: {}", io::Error::last_os_error())),
+        }
+    })
+}
+
+fn dev_read_op<'a>(dev: &'a dyn RngDevice, size: usize) -> Op<'a> {
+    let mut buf = vec![0u8; size];
+    Box::new(move || dev.read(&mut buf).map_err(|e| e.to_string()))
+}
+
+/// SEED_READ of the largest count, a new seed each call (the old bench's bulk ioctl).
+fn seed_read_row(dev: &dyn RngDevice) -> Row<'_> {
+    let mut values = vec![0u32; SEED_READ_MAX as usize];
     let mut seed = 0u32;
-    v.push(Case {
-        name: format!("ioctl SEED_READ ({} B)", sr.len() * 4),
-        op: Box::new(move || {
+    let size = values.len() * 4;
+    row(
+        "ioctl-seed-read".into(),
+        format!("ioctl SEED_READ ({} KiB)", size / KIB),
+        size,
+        no_setup(),
+        Box::new(move || {
             seed = seed.wrapping_add(1);
-            dev.seed_read(seed, &mut sr)
-                .map(|_| sr.len() * 4)
+            dev.seed_read(seed, &mut values)
+                .map(|()| size)
                 .map_err(|e| e.to_string())
         }),
-    });
-    for size in READ_SIZES {
-        let mut buf = vec![0u8; size];
-        v.push(Case {
-            name: format!("read() {size} B"),
-            op: Box::new(move || dev.read(&mut buf).map_err(|e| e.to_string())),
-        });
+    )
+}
+
+fn no_setup<'a>() -> Setup<'a> {
+    Box::new(|| Ok(()))
+}
+
+fn row<'a>(
+    id: String,
+    label: String,
+    bytes_per_call: usize,
+    setup: Setup<'a>,
+    op: Op<'a>,
+) -> Row<'a> {
+    Row {
+        id,
+        label,
+        bytes_per_call,
+        setup,
+        op,
     }
-    let mut hw: Option<File> = None;
-    let mut buf = vec![0u8; 4096];
-    v.push(Case {
-        name: format!("{HWRNG} 4096 B"),
-        op: Box::new(move || {
-            if hw.is_none() {
-                hw = Some(File::open(HWRNG).map_err(|e| format!("{HWRNG}: {e}"))?);
-            }
-            let f = hw.as_mut().expect("opened above");
-            f.read(&mut buf).map_err(|e| format!("{HWRNG}: {e}"))
-        }),
-    });
+}
+
+/// Every row, in output order.
+fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
+    let dev = sys.dev;
+    let mut v = vec![
+        row(
+            "ioctl-rand".into(),
+            "ioctl RAND (4 B)".into(),
+            4,
+            no_setup(),
+            Box::new(move || dev.next_u32().map(|_| 4).map_err(|e| e.to_string())),
+        ),
+        row(
+            "ioctl-rand64".into(),
+            "ioctl RAND64 (8 B)".into(),
+            8,
+            no_setup(),
+            Box::new(move || dev.next_u64().map(|_| 8).map_err(|e| e.to_string())),
+        ),
+        seed_read_row(dev),
+        row(
+            "read-mmio-64k".into(),
+            "read() MMIO path, 64 KiB".into(),
+            64 * KIB,
+            Box::new(move || sys.read_path("mmio")),
+            dev_read_op(dev, 64 * KIB),
+        ),
+    ];
+    for (path, name) in [("bounce", "DMA bounce"), ("zerocopy", "DMA zero-copy")] {
+        for (sfx, size_label, size) in SIZES {
+            v.push(row(
+                format!("read-{path}-{sfx}"),
+                format!("read() {name}, {size_label}"),
+                size,
+                Box::new(move || sys.read_path(path)),
+                dev_read_op(dev, size),
+            ));
+        }
+    }
+    for (id, prefix, name) in [
+        ("hwrng-my_rng", "my_rng", "my_rng"),
+        ("hwrng-virtio", "virtio", "virtio-rng"),
+    ] {
+        v.push(row(
+            id.into(),
+            format!("/dev/hwrng ({name}), 4 KiB"),
+            4 * KIB,
+            Box::new(move || sys.hwrng_source(prefix)),
+            file_op(sys.hwrng.clone(), 4 * KIB),
+        ));
+    }
+    for (sfx, size_label, size) in SIZES {
+        v.push(row(
+            format!("getrandom-{sfx}"),
+            format!("getrandom(), {size_label}"),
+            size,
+            no_setup(),
+            getrandom_op(size),
+        ));
+    }
+    for (sfx, size_label, size) in SIZES {
+        v.push(row(
+            format!("zero-{sfx}"),
+            format!("/dev/zero, {size_label}"),
+            size,
+            no_setup(),
+            file_op(zero.to_path_buf(), size),
+        ));
+    }
+    for alg in Algorithm::ALL {
+        v.push(row(
+            format!("read-dma-1m-{}", alg.name()),
+            format!("read() DMA (auto path), 1 MiB, {}", alg.name()),
+            MIB,
+            Box::new(move || {
+                sys.read_path("auto")?;
+                dev.set_algorithm_id(alg.id()).map_err(|e| e.to_string())?;
+                dev.seed(1).map_err(|e| e.to_string())
+            }),
+            dev_read_op(dev, MIB),
+        ));
+    }
     v
 }
 
@@ -75,79 +345,413 @@ impl Progress {
             let _ = io::stderr().flush();
         }
     }
+}
 
-    fn clear(&self) {
-        self.show("");
+/// Set the row up, make one untimed call (opens files, faults buffers in), then time calls
+/// until the budget is used.
+fn measure(row: &mut Row<'_>, budget: Budget, progress: &dyn Fn(f64)) -> Measured {
+    let mut m = Measured {
+        id: row.id.clone(),
+        label: row.label.clone(),
+        bytes_per_call: row.bytes_per_call,
+        calls: 0,
+        bytes: 0,
+        seconds: 0.0,
+        error: None,
+    };
+    if let Err(e) = (row.setup)().and_then(|()| (row.op)()) {
+        m.error = Some(e);
+        return m;
+    }
+    let start = Instant::now();
+    let mut last_shown = start;
+    while m.calls < budget.max_calls {
+        match (row.op)() {
+            Ok(n) => {
+                m.calls += 1;
+                m.bytes += n as u64;
+            }
+            Err(e) => {
+                m.error = Some(e);
+                break;
+            }
+        }
+        let now = Instant::now();
+        if (now - start).as_secs_f64() >= budget.seconds {
+            break;
+        }
+        if now - last_shown >= Duration::from_millis(200) {
+            last_shown = now;
+            progress((now - start).as_secs_f64() / budget.seconds);
+        }
+    }
+    m.seconds = start.elapsed().as_secs_f64();
+    m
+}
+
+fn kernel_release() -> String {
+    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
-pub fn run(dev: &dyn RngDevice, seconds: f64, out: &mut dyn Write) -> CmdResult {
-    let budget = Duration::from_secs_f64(seconds);
-    let progress = Progress {
-        tty: io::stderr().is_terminal(),
-    };
-    let mut cases = cases(dev);
-    let total = cases.len();
-    writeln!(out, "{:<26} {:>14} {:>10}", "interface", "ops/s", "MB/s")?;
-    let mut failures = 0;
-    for (i, case) in cases.iter_mut().enumerate() {
-        progress.show(&format!("bench [{}/{total}] {} ...", i + 1, case.name));
-        let start = Instant::now();
-        let (mut ops, mut bytes) = (0u64, 0u64);
-        let mut error = None;
-        let mut last_shown = start;
-        loop {
-            match (case.op)() {
-                Ok(n) => {
-                    ops += 1;
-                    bytes += n as u64;
-                }
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
+/// The `--json` object.
+pub fn json(rows: &[Measured], kernel: &str, hwrng_available: &str) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|m| {
+            let mut r = serde_json::json!({
+                "id": m.id,
+                "label": m.label,
+                "bytes_per_call": m.bytes_per_call,
+                "bytes": m.bytes,
+                "seconds": m.seconds,
+            });
+            if let Some(e) = &m.error {
+                r["error"] = e.as_str().into();
             }
-            let now = Instant::now();
-            if now - start >= budget {
-                break;
-            }
-            if progress.tty && now - last_shown >= Duration::from_millis(200) {
-                last_shown = now;
-                let pct = 100.0 * (now - start).as_secs_f64() / seconds;
-                progress.show(&format!(
-                    "bench [{}/{total}] {} {pct:3.0}%",
-                    i + 1,
-                    case.name
-                ));
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        progress.clear();
-        match error {
-            Some(e) if ops == 0 => {
-                failures += 1;
-                writeln!(out, "{:<26} unavailable: {e}", case.name)?;
-            }
-            // An error after some successes still yields a rate, but say so.
-            _ => {
-                writeln!(
-                    out,
-                    "{:<26} {:>14.0} {:>10.2}{}",
-                    case.name,
-                    ops as f64 / secs,
-                    bytes as f64 / secs / 1e6,
-                    error.map_or(String::new(), |e| format!("  (stopped: {e})"))
-                )?;
-            }
-        }
-        out.flush()?;
+            r
+        })
+        .collect();
+    serde_json::json!({
+        "rows": rows,
+        "kernel": kernel,
+        "hwrng_available": hwrng_available,
+    })
+}
+
+fn table_row(out: &mut dyn Write, m: &Measured) -> io::Result<()> {
+    if m.calls == 0 {
+        let e = m.error.as_deref().unwrap_or("no call completed");
+        return writeln!(out, "{:<36} unavailable: {e}", m.label);
     }
     writeln!(
         out,
-        "note: SEED_READ reseeded the device; seed it again before relying on a sequence"
-    )?;
-    if failures == total {
+        "{:<36} {:>12.0} {:>10.2}{}",
+        m.label,
+        m.calls as f64 / m.seconds,
+        m.bytes as f64 / m.seconds / 1e6,
+        // An error after some successes still yields a rate, but say so.
+        m.error
+            .as_ref()
+            .map_or(String::new(), |e| format!("  (stopped: {e})"))
+    )
+}
+
+/// `my-rng bench [--json] [--smoke]`.
+pub fn run(
+    dev: &dyn RngDevice,
+    env: &Env,
+    budget: Budget,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> CmdResult {
+    let misc = env.sys.misc_dir_for_node(dev.path());
+    let hw = env.sys.root().join("class/misc/hw_random");
+    let available = fs::read_to_string(hw.join("rng_available"))
+        .map_err(|e| format!("{}: {e}", hw.join("rng_available").display()));
+    let original_algo = dev.algorithm_id().ok();
+    let sys = System {
+        dev,
+        features: dev.info().map(|i| i.features).map_err(|e| e.to_string()),
+        read_path: Knob::new(misc.join("read_path")),
+        rng_current: Knob::new(hw.join("rng_current")),
+        available,
+        hwrng: env.hwrng.clone(),
+    };
+    // Never with --json: the guest's init runs it on the console, where stderr is a terminal
+    // too and the host reads the step's output.
+    let progress = Progress {
+        tty: !as_json && io::stderr().is_terminal(),
+    };
+    let mut rows = rows(&sys, &env.zero);
+    let total = rows.len();
+    if !as_json {
+        writeln!(out, "{:<36} {:>12} {:>10}", "interface", "calls/s", "MB/s")?;
+    }
+    let mut results = Vec::new();
+    for (i, r) in rows.iter_mut().enumerate() {
+        let name = format!("bench [{}/{total}] {}", i + 1, r.label);
+        progress.show(&format!("{name} ..."));
+        let m = measure(r, budget, &|f| {
+            progress.show(&format!("{name} {:3.0}%", 100.0 * f))
+        });
+        progress.show("");
+        if !as_json {
+            table_row(out, &m)?;
+            out.flush()?;
+        }
+        results.push(m);
+    }
+    if let Some(id) = original_algo {
+        let _ = dev.set_algorithm_id(id);
+    }
+    let available = sys.available.clone().unwrap_or_default();
+    // The knobs go back to what they were before the summary is printed.
+    drop(rows);
+    drop(sys);
+    if as_json {
+        let j = json(&results, &kernel_release(), available.trim());
+        writeln!(out, "{j}")?;
+    } else {
+        writeln!(
+            out,
+            "note: SEED_READ and the algorithm rows reseeded the device; seed it again before relying on a sequence"
+        )?;
+    }
+    if results.iter().all(|m| m.calls == 0) {
         return Err(Failure::Msg("no interface could be measured".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeDevice;
+    use my_rng::sysfs::Sysfs;
+    use my_rng::Info;
+
+    /// Every row id, in output order (the chart keeps it).
+    const IDS: [&str; 22] = [
+        "ioctl-rand",
+        "ioctl-rand64",
+        "ioctl-seed-read",
+        "read-mmio-64k",
+        "read-bounce-4k",
+        "read-bounce-64k",
+        "read-bounce-1m",
+        "read-zerocopy-4k",
+        "read-zerocopy-64k",
+        "read-zerocopy-1m",
+        "hwrng-my_rng",
+        "hwrng-virtio",
+        "getrandom-4k",
+        "getrandom-64k",
+        "getrandom-1m",
+        "zero-4k",
+        "zero-64k",
+        "zero-1m",
+        "read-dma-1m-glibc",
+        "read-dma-1m-xoshiro256pp",
+        "read-dma-1m-chacha20",
+        "read-dma-1m-host",
+    ];
+
+    /// A sysfs tree with the device's class directory and hw_random's attributes.
+    fn tree(read_path: Option<&str>, available: &str) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let misc = root.path().join("class/misc");
+        fs::create_dir_all(misc.join("fake_rng")).unwrap();
+        fs::create_dir_all(misc.join("hw_random")).unwrap();
+        if let Some(p) = read_path {
+            fs::write(misc.join("fake_rng/read_path"), p).unwrap();
+        }
+        fs::write(misc.join("hw_random/rng_available"), available).unwrap();
+        fs::write(misc.join("hw_random/rng_current"), "my_rng\n").unwrap();
+        root
+    }
+
+    fn env(root: &Path) -> Env {
+        Env {
+            sys: Sysfs::at(root),
+            // Any endless readable file stands in for /dev/hwrng on the host.
+            hwrng: PathBuf::from("/dev/urandom"),
+            zero: PathBuf::from("/dev/zero"),
+        }
+    }
+
+    fn dma_device() -> FakeDevice {
+        FakeDevice {
+            info: Info {
+                id: 0x4d52_0201,
+                features: 0x1f,
+                abi_version: Some((2, 1)),
+                ..FakeDevice::new().info
+            },
+            ..FakeDevice::new()
+        }
+    }
+
+    fn run_json(dev: &FakeDevice, env: &Env) -> serde_json::Value {
+        let mut out = Vec::new();
+        run(dev, env, Budget::SMOKE, true, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn row<'j>(j: &'j serde_json::Value, id: &str) -> &'j serde_json::Value {
+        j["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no row {id}"))
+    }
+
+    #[test]
+    fn json_has_every_row_in_order_and_restores_the_knobs() {
+        let root = tree(Some("auto\n"), "my_rng my_rng.1 virtio_rng.0\n");
+        let dev = dma_device();
+        dev.set_algorithm_id(2).unwrap();
+        let j = run_json(&dev, &env(root.path()));
+
+        let obj = j.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["hwrng_available", "kernel", "rows"]);
+        assert_eq!(j["hwrng_available"], "my_rng my_rng.1 virtio_rng.0");
+        assert!(!j["kernel"].as_str().unwrap().is_empty());
+        let ids: Vec<&str> = j["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, IDS);
+        for r in j["rows"].as_array().unwrap() {
+            let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(
+                keys,
+                ["bytes", "bytes_per_call", "id", "label", "seconds"],
+                "{r}"
+            );
+            assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+            assert!(r["seconds"].as_f64().unwrap() >= 0.0, "{r}");
+        }
+        assert_eq!(row(&j, "ioctl-rand")["bytes"], 12);
+        assert_eq!(row(&j, "ioctl-rand64")["bytes_per_call"], 8);
+        assert_eq!(row(&j, "read-zerocopy-1m")["bytes_per_call"], 1 << 20);
+        assert_eq!(
+            row(&j, "read-dma-1m-chacha20")["label"],
+            "read() DMA (auto path), 1 MiB, chacha20"
+        );
+        assert_eq!(
+            row(&j, "hwrng-virtio")["label"],
+            "/dev/hwrng (virtio-rng), 4 KiB"
+        );
+
+        // Attributes as found, the algorithm as found.
+        let misc = root.path().join("class/misc");
+        assert_eq!(
+            fs::read_to_string(misc.join("fake_rng/read_path")).unwrap(),
+            "auto"
+        );
+        assert_eq!(
+            fs::read_to_string(misc.join("hw_random/rng_current")).unwrap(),
+            "my_rng"
+        );
+        assert_eq!(dev.algorithm_id().unwrap(), 2);
+        let calls = dev.calls();
+        for alg in 0..4 {
+            assert!(calls.contains(&format!("SET_ALGO {alg}")), "{calls:?}");
+        }
+        assert_eq!(calls.last().unwrap(), "GET_ALGO");
+    }
+
+    #[test]
+    fn rows_that_cannot_run_say_why() {
+        // An ABI 2.0 device and driver: no read_path attribute, no virtio-rng.
+        let root = tree(None, "my_rng\n");
+        let dev = FakeDevice::new();
+        let j = run_json(&dev, &env(root.path()));
+        assert_eq!(j["rows"].as_array().unwrap().len(), IDS.len());
+        for id in ["read-bounce-4k", "read-zerocopy-1m", "read-dma-1m-host"] {
+            assert_eq!(
+                row(&j, id)["error"],
+                "the device has no DMA (FEATURES 0x7)",
+                "{id}"
+            );
+            assert_eq!(row(&j, id)["bytes"], 0);
+        }
+        assert_eq!(
+            row(&j, "hwrng-virtio")["error"],
+            "no virtio source in rng_available (\"my_rng\")"
+        );
+        // MMIO is the only path there, so it runs without the attribute.
+        assert!(row(&j, "read-mmio-64k").get("error").is_none());
+        assert!(row(&j, "hwrng-my_rng").get("error").is_none());
+        assert!(!root.path().join("class/misc/fake_rng/read_path").exists());
+
+        // A DMA device whose driver lacks the attribute cannot force the MMIO path.
+        let dev = dma_device();
+        let j = run_json(&dev, &env(root.path()));
+        let e = row(&j, "read-mmio-64k")["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.ends_with("fake_rng/read_path is missing or unreadable"),
+            "{e}"
+        );
+        assert!(!root.path().join("class/misc/fake_rng/read_path").exists());
+    }
+
+    #[test]
+    fn table_output() {
+        let root = tree(None, "my_rng\n");
+        let dev = FakeDevice::new();
+        let mut out = Vec::new();
+        run(&dev, &env(root.path()), Budget::SMOKE, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("interface"), "{text}");
+        assert_eq!(lines.len(), 1 + IDS.len() + 1, "{text}");
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("read() DMA bounce, 4 KiB")
+                && l.ends_with("unavailable: the device has no DMA (FEATURES 0x7)")));
+        assert!(lines.last().unwrap().starts_with("note: "));
+    }
+
+    #[test]
+    fn a_device_gone_mid_row_keeps_the_figures_and_the_error() {
+        let dev = FakeDevice::new().failing_after(4);
+        let mut r = row_of(&dev);
+        let m = measure(&mut r, Budget::timed(10.0), &|_| {});
+        assert_eq!(m.calls, 3);
+        assert_eq!(m.bytes, 12);
+        assert!(m.error.unwrap().contains("ENODEV"));
+        let j = json(
+            &[Measured {
+                error: Some("x".into()),
+                ..measure(&mut row_of(&FakeDevice::new()), Budget::SMOKE, &|_| {})
+            }],
+            "k",
+            "a b",
+        );
+        assert_eq!(j["rows"][0]["error"], "x");
+        assert_eq!(j["rows"][0]["bytes"], 12);
+    }
+
+    fn row_of(dev: &FakeDevice) -> Row<'_> {
+        super::row(
+            "ioctl-rand".into(),
+            "x".into(),
+            4,
+            no_setup(),
+            Box::new(move || dev.next_u32().map(|_| 4).map_err(|e| e.to_string())),
+        )
+    }
+
+    #[test]
+    fn attribute_values() {
+        assert_eq!(selected("auto\n"), "auto");
+        assert_eq!(selected("auto [bounce] zerocopy\n"), "bounce");
+        assert_eq!(
+            source("my_rng my_rng.1 virtio_rng.0", "virtio"),
+            Some("virtio_rng.0")
+        );
+        assert_eq!(source("my_rng.1 my_rng", "my_rng"), Some("my_rng.1"));
+        assert_eq!(source("", "my_rng"), None);
+    }
 }

@@ -78,6 +78,12 @@ enum Command {
         /// Time spent on each interface
         #[arg(long, default_value = "1", value_parser = parse_seconds)]
         seconds: f64,
+        /// Print one JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+        /// A few calls per interface only (checks that every row runs; no useful figures)
+        #[arg(long)]
+        smoke: bool,
     },
 }
 
@@ -125,13 +131,31 @@ impl From<io::Error> for Failure {
 
 type CmdResult = Result<(), Failure>;
 
+/// The system around the device: sysfs and the other random sources (tests substitute
+/// them).
+pub struct Env {
+    pub sys: Sysfs,
+    pub hwrng: PathBuf,
+    pub zero: PathBuf,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            sys: Sysfs::default(),
+            hwrng: PathBuf::from("/dev/hwrng"),
+            zero: PathBuf::from("/dev/zero"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = Device::open(&cli.device)
         .map_err(Failure::from)
         .and_then(|dev| {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            execute(&dev, &Sysfs::default(), cli.command, &mut out)?;
+            execute(&dev, &Env::default(), cli.command, &mut out)?;
             Ok(out.flush()?)
         });
     match r {
@@ -144,15 +168,26 @@ fn main() -> ExitCode {
 }
 
 /// Run `command` on `dev`, writing its output to `out`.
-fn execute(dev: &dyn RngDevice, sys: &Sysfs, command: Command, out: &mut dyn Write) -> CmdResult {
+fn execute(dev: &dyn RngDevice, env: &Env, command: Command, out: &mut dyn Write) -> CmdResult {
     match command {
         Command::Demo { seed } => demo(dev, seed, out),
         Command::Seed { value } => Ok(dev.seed(value)?),
         Command::Get { count, bits, hex } => get(dev, count, bits, hex, out),
         Command::Dump { bytes } => dump(dev, bytes, out),
         Command::Algo { algorithm } => algo(dev, algorithm, out),
-        Command::Info => info::run(dev, sys, out),
-        Command::Bench { seconds } => bench::run(dev, seconds, out),
+        Command::Info => info::run(dev, &env.sys, out),
+        Command::Bench {
+            seconds,
+            json,
+            smoke,
+        } => {
+            let budget = if smoke {
+                bench::Budget::SMOKE
+            } else {
+                bench::Budget::timed(seconds)
+            };
+            bench::run(dev, env, budget, json, out)
+        }
     }
 }
 

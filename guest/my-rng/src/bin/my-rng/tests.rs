@@ -79,7 +79,18 @@ fn values_and_global_device() {
         }
     ));
     let cli = parse(&["bench", "--seconds", "0.25"]).unwrap();
-    assert!(matches!(cli.command, Command::Bench { seconds } if seconds == 0.25));
+    assert!(
+        matches!(cli.command, Command::Bench { seconds, json: false, smoke: false } if seconds == 0.25)
+    );
+    let cli = parse(&["bench", "--json", "--smoke"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Bench {
+            json: true,
+            smoke: true,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -110,8 +121,11 @@ fn bad_values_rejected() {
 fn run_on(dev: &FakeDevice, args: &[&str]) -> (CmdResult, Vec<u8>) {
     let cli = parse(args).unwrap();
     let mut out = Vec::new();
-    let sys = Sysfs::at("/nonexistent-sys");
-    let r = execute(dev, &sys, cli.command, &mut out);
+    let env = Env {
+        sys: Sysfs::at("/nonexistent-sys"),
+        ..Env::default()
+    };
+    let r = execute(dev, &env, cli.command, &mut out);
     (r, out)
 }
 
@@ -264,7 +278,7 @@ impl Write for ClosedPipe {
 fn closed_stdout_is_quiet_other_write_errors_are_not() {
     let dev = FakeDevice::new();
     let cli = parse(&["dump"]).unwrap();
-    let r = execute(&dev, &Sysfs::default(), cli.command, &mut ClosedPipe);
+    let r = execute(&dev, &Env::default(), cli.command, &mut ClosedPipe);
     assert!(matches!(r, Err(Failure::Quiet)), "{r:?}");
     let f = Failure::from(io::Error::from_raw_os_error(libc::ENOSPC));
     assert!(message(Err(f)).starts_with("writing output: "));
