@@ -594,7 +594,9 @@ impl Dma {
     }
 
     /// A write of `value` to `reg`; `None` if `reg` is not a writable DMA or IRQ register.
-    /// `mem` is used by a START (the checks and the copy of the list).
+    /// `mem` is used by a START (the checks and the copy of the list). With MSI off, the
+    /// device sets INTA# from [`Dma::irq_level`] after every write (IRQ_STATUS and
+    /// IRQ_ENABLE writes change it too).
     pub fn write<M: GuestMemory + ?Sized>(
         &mut self,
         reg: Register,
