@@ -216,8 +216,9 @@ fn get(dev: &dyn RngDevice, count: u64, bits: u32, hex: bool, out: &mut dyn Writ
 }
 
 fn dump(dev: &dyn RngDevice, limit: Option<u64>, out: &mut dyn Write) -> CmdResult {
-    // One driver call returns at most 64 KiB, so a bigger buffer gains nothing.
-    let mut buf = vec![0u8; 64 * 1024];
+    // One driver call returns at most 1 MiB (with DMA; 64 KiB on the MMIO path), so a
+    // bigger buffer gains nothing.
+    let mut buf = vec![0u8; 1024 * 1024];
     let mut left = limit.unwrap_or(u64::MAX);
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
