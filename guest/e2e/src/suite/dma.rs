@@ -479,7 +479,7 @@ pub(super) fn read_partly_bad_buffers(c: &Ctx) -> TestResult {
 /// SEED_READ stays atomic (exact vectors) while other files read 1 MiB at a time through
 /// DMA and a third user reseeds and draws through the classic ioctls, on each DMA path.
 pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
-    const ITERS: u32 = 40;
+    const ITERS: u32 = 20;
     let _restore_dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&_restore_dev);
     ctx(
