@@ -146,8 +146,8 @@ struct my_rng {
 	u32 id;
 	u32 features;
 	u32 algos;
-	char node_name[24];
-	char hwrng_name[24];
+	const char *node_name;
+	const char *hwrng_name;
 };
 
 static void my_rng_free(struct kref *kref)
@@ -284,62 +284,48 @@ static ssize_t my_rng_read(struct file *file, char __user *buf, size_t count,
 	return done ? done : err;
 }
 
-static int my_rng_read_reg(struct my_rng *rng, unsigned int reg, u32 *val)
+/* One register operation done under the device lock by my_rng_locked(). */
+enum my_rng_op {
+	MY_RNG_OP_READ,		/* *val = 32-bit register @reg */
+	MY_RNG_OP_WRITE,	/* 32-bit register @reg = *val */
+	MY_RNG_OP_RAND64,	/* *val = next 64-bit output */
+	MY_RNG_OP_SET_ALGO,	/* select algorithm *val: -EINVAL if unknown */
+	MY_RNG_OP_GET_ALGO,	/* *val = current algorithm */
+};
+
+/*
+ * Runs one operation with the device locked, or returns -ERESTARTSYS /
+ * -ENODEV without touching the device.
+ */
+static int my_rng_locked(struct my_rng *rng, enum my_rng_op op,
+			 unsigned int reg, u64 *val)
 {
 	int ret = my_rng_lock_bound(rng);
 
 	if (ret)
 		return ret;
-	*val = readl(rng->base + reg);
-	mutex_unlock(&rng->lock);
-	return 0;
-}
-
-static int my_rng_write_reg(struct my_rng *rng, unsigned int reg, u32 val)
-{
-	int ret = my_rng_lock_bound(rng);
-
-	if (ret)
-		return ret;
-	writel(val, rng->base + reg);
-	mutex_unlock(&rng->lock);
-	return 0;
-}
-
-static int my_rng_rand64(struct my_rng *rng, u64 *val)
-{
-	int ret = my_rng_lock_bound(rng);
-
-	if (ret)
-		return ret;
-	*val = my_rng_next64(rng);
-	mutex_unlock(&rng->lock);
-	return 0;
-}
-
-static int my_rng_set_algo(struct my_rng *rng, u32 algo)
-{
-	int ret = my_rng_lock_bound(rng);
-
-	if (ret)
-		return ret;
-	if (my_rng_algo_valid(rng, algo))
-		writel(algo, rng->base + MY_RNG_REG_ALGO);
-	else
-		ret = -EINVAL;
+	switch (op) {
+	case MY_RNG_OP_READ:
+		*val = readl(rng->base + reg);
+		break;
+	case MY_RNG_OP_WRITE:
+		writel(*val, rng->base + reg);
+		break;
+	case MY_RNG_OP_RAND64:
+		*val = my_rng_next64(rng);
+		break;
+	case MY_RNG_OP_SET_ALGO:
+		if (my_rng_algo_valid(rng, *val))
+			writel(*val, rng->base + MY_RNG_REG_ALGO);
+		else
+			ret = -EINVAL;
+		break;
+	case MY_RNG_OP_GET_ALGO:
+		*val = my_rng_cur_algo(rng);
+		break;
+	}
 	mutex_unlock(&rng->lock);
 	return ret;
-}
-
-static int my_rng_get_algo(struct my_rng *rng, u32 *algo)
-{
-	int ret = my_rng_lock_bound(rng);
-
-	if (ret)
-		return ret;
-	*algo = my_rng_cur_algo(rng);
-	mutex_unlock(&rng->lock);
-	return 0;
 }
 
 static long my_rng_ioctl_info(struct my_rng *rng,
@@ -350,11 +336,13 @@ static long my_rng_ioctl_info(struct my_rng *rng,
 		.features = rng->features,
 		.algos = rng->algos,
 	};
+	u64 algo;
 	int ret;
 
-	ret = my_rng_get_algo(rng, &info.algo);
+	ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, 0, &algo);
 	if (ret)
 		return ret;
+	info.algo = algo;
 	if (copy_to_user(uinfo, &info, sizeof(info)))
 		return -EFAULT;
 	return 0;
@@ -403,34 +391,27 @@ static long my_rng_ioctl(struct file *file, unsigned int cmd,
 {
 	struct my_rng *rng = file->private_data;
 	void __user *argp = (void __user *)arg;
-	u64 val64;
-	u32 val;
+	u64 val;
 	int ret;
 
 	switch (cmd) {
 	case MY_RNG_IOCTL_RAND:
-		ret = my_rng_read_reg(rng, MY_RNG_REG_RNG, &val);
-		if (ret)
-			return ret;
-		return put_user(val, (u32 __user *)argp);
+		ret = my_rng_locked(rng, MY_RNG_OP_READ, MY_RNG_REG_RNG, &val);
+		return ret ? ret : put_user((u32)val, (u32 __user *)argp);
 	case MY_RNG_IOCTL_SEED:
 		if (get_user(val, (u32 __user *)argp))
 			return -EFAULT;
-		return my_rng_write_reg(rng, MY_RNG_REG_SEED, val);
+		return my_rng_locked(rng, MY_RNG_OP_WRITE, MY_RNG_REG_SEED, &val);
 	case MY_RNG_IOCTL_RAND64:
-		ret = my_rng_rand64(rng, &val64);
-		if (ret)
-			return ret;
-		return put_user(val64, (u64 __user *)argp);
+		ret = my_rng_locked(rng, MY_RNG_OP_RAND64, 0, &val);
+		return ret ? ret : put_user(val, (u64 __user *)argp);
 	case MY_RNG_IOCTL_SET_ALGO:
 		if (get_user(val, (u32 __user *)argp))
 			return -EFAULT;
-		return my_rng_set_algo(rng, val);
+		return my_rng_locked(rng, MY_RNG_OP_SET_ALGO, 0, &val);
 	case MY_RNG_IOCTL_GET_ALGO:
-		ret = my_rng_get_algo(rng, &val);
-		if (ret)
-			return ret;
-		return put_user(val, (u32 __user *)argp);
+		ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, 0, &val);
+		return ret ? ret : put_user((u32)val, (u32 __user *)argp);
 	case MY_RNG_IOCTL_INFO:
 		return my_rng_ioctl_info(rng, argp);
 	case MY_RNG_IOCTL_SEED_READ:
@@ -562,11 +543,10 @@ static void my_rng_free_index(void *data)
 	ida_free(&my_rng_ida, rng->index);
 }
 
-static int my_rng_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
+/* Enables the device and maps BAR0 at *base. */
+static int my_rng_map(struct pci_dev *pdev, void __iomem **base)
 {
 	struct device *dev = &pdev->dev;
-	void __iomem *base;
-	struct my_rng *rng;
 	int ret;
 
 	ret = pcim_enable_device(pdev);
@@ -587,68 +567,106 @@ static int my_rng_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
 	if (!devm_request_mem_region(dev, pci_resource_start(pdev, 0),
 				     pci_resource_len(pdev, 0), MY_RNG_NAME))
 		return dev_err_probe(dev, -EBUSY, "BAR0 is in use\n");
-	base = pcim_iomap(pdev, 0, 0);
-	if (!base)
+	*base = pcim_iomap(pdev, 0, 0);
+	if (!*base)
 		return dev_err_probe(dev, -ENOMEM, "cannot map BAR0\n");
+	return 0;
+}
+
+/*
+ * Allocates the state of a device, its index and its names: my_rng_driver
+ * and my_rng for the first device, my_rng_driver<n> and my_rng.<n> for the
+ * next ones. The names are device-managed: misc_deregister() in remove() and
+ * the hwrng's devres action, which runs before them, are their last users.
+ */
+static struct my_rng *my_rng_alloc(struct device *dev, void __iomem *base)
+{
+	struct my_rng *rng;
+	int ret;
 
 	/* Not devm_kzalloc(): open files may outlive the binding. */
 	rng = kzalloc_obj(*rng);
 	if (!rng)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	kref_init(&rng->kref);
 	mutex_init(&rng->lock);
 	rng->base = base;
 	ret = devm_add_action_or_reset(dev, my_rng_put_action, rng);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 
 	ret = ida_alloc(&my_rng_ida, GFP_KERNEL);
 	if (ret < 0)
-		return ret;
+		return ERR_PTR(ret);
 	rng->index = ret;
 	ret = devm_add_action_or_reset(dev, my_rng_free_index, rng);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 
 	if (rng->index) {
-		snprintf(rng->node_name, sizeof(rng->node_name), "%s%d",
-			 MY_RNG_NODE_NAME, rng->index);
-		snprintf(rng->hwrng_name, sizeof(rng->hwrng_name), "%s.%d",
-			 MY_RNG_NAME, rng->index);
+		rng->node_name = devm_kasprintf(dev, GFP_KERNEL, "%s%d",
+						MY_RNG_NODE_NAME, rng->index);
+		rng->hwrng_name = devm_kasprintf(dev, GFP_KERNEL, "%s.%d",
+						 MY_RNG_NAME, rng->index);
 	} else {
-		strscpy(rng->node_name, MY_RNG_NODE_NAME, sizeof(rng->node_name));
-		strscpy(rng->hwrng_name, MY_RNG_NAME, sizeof(rng->hwrng_name));
+		rng->node_name = MY_RNG_NODE_NAME;
+		rng->hwrng_name = MY_RNG_NAME;
 	}
+	if (!rng->node_name || !rng->hwrng_name)
+		return ERR_PTR(-ENOMEM);
+	return rng;
+}
 
-	my_rng_identify(rng);
-	if (selftest)
-		my_rng_selftest(rng, dev);
+/* Maps the device, allocates its state and reads its identity. */
+static struct my_rng *my_rng_map_and_identify(struct pci_dev *pdev)
+{
+	void __iomem *base;
+	struct my_rng *rng;
+	int ret;
 
-	/*
-	 * Only the ENTROPY register can feed hw_random: reading RNG would
-	 * consume values of the sequence a user seeded. An ABI 1 device has
-	 * nothing else, so it gets no hw_random source.
-	 */
-	if (rng->features & MY_RNG_FEATURE_ENTROPY) {
-		rng->hwrng.name = rng->hwrng_name;
-		rng->hwrng.read = my_rng_hwrng_read;
-		rng->hwrng.quality = MY_RNG_HWRNG_QUALITY;
-		ret = devm_hwrng_register(dev, &rng->hwrng);
-		if (ret)
-			return dev_err_probe(dev, ret, "cannot register hwrng\n");
-	}
+	ret = my_rng_map(pdev, &base);
+	if (ret)
+		return ERR_PTR(ret);
+	rng = my_rng_alloc(&pdev->dev, base);
+	if (!IS_ERR(rng))
+		my_rng_identify(rng);
+	return rng;
+}
 
-	/*
-	 * Mode 0600: the generator state is shared by every user of the
-	 * device, so seeding it, or reading from it, lets one user predict or
-	 * disturb what another one gets; leave wider access to a udev rule.
-	 */
+/*
+ * Only the ENTROPY register can feed hw_random: reading RNG would consume
+ * values of the sequence a user seeded. An ABI 1 device has nothing else,
+ * so it gets no hw_random source.
+ */
+static int my_rng_register_hwrng(struct my_rng *rng, struct device *dev)
+{
+	int ret;
+
+	if (!(rng->features & MY_RNG_FEATURE_ENTROPY))
+		return 0;
+	rng->hwrng.name = rng->hwrng_name;
+	rng->hwrng.read = my_rng_hwrng_read;
+	rng->hwrng.quality = MY_RNG_HWRNG_QUALITY;
+	ret = devm_hwrng_register(dev, &rng->hwrng);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot register hwrng\n");
+	return 0;
+}
+
+/*
+ * Mode 0600: the generator state is shared by every user of the device, so
+ * seeding it, or reading from it, lets one user predict or disturb what
+ * another one gets; leave wider access to a udev rule.
+ */
+static int my_rng_register_misc(struct my_rng *rng, struct device *dev)
+{
+	int ret;
+
 	rng->misc.minor = MISC_DYNAMIC_MINOR;
 	rng->misc.name = rng->node_name;
 	rng->misc.fops = &my_rng_fops;
 	rng->misc.parent = dev;
 	rng->misc.mode = 0600;
-	pci_set_drvdata(pdev, rng);
 	ret = misc_register(&rng->misc);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot register /dev/%s\n",
@@ -663,6 +681,24 @@ static int my_rng_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
 		dev_info(dev, "/dev/%s: ABI 1 (RNG and SEED only), algorithm 0, no hwrng\n",
 			 rng->node_name);
 	return 0;
+}
+
+static int my_rng_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
+{
+	struct my_rng *rng;
+	int ret;
+
+	rng = my_rng_map_and_identify(pdev);
+	if (IS_ERR(rng))
+		return PTR_ERR(rng);
+	if (selftest)
+		my_rng_selftest(rng, &pdev->dev);
+	ret = my_rng_register_hwrng(rng, &pdev->dev);
+	if (ret)
+		return ret;
+	/* remove() finds the state here once the node exists. */
+	pci_set_drvdata(pdev, rng);
+	return my_rng_register_misc(rng, &pdev->dev);
 }
 
 static void my_rng_remove(struct pci_dev *pdev)
