@@ -1741,6 +1741,12 @@ static void bad_stream_control(const char *file)
     g_assert_cmphex(rd32(&dst, MY_RNG_REG_DMA_COUNT), ==, 0x1234);
     g_assert_cmphex(dma_status(&dst), ==, MY_RNG_DMA_STATE_BUSY);
     g_assert_cmpuint(rd32(&dst, MY_RNG_REG_DMA_BYTES), ==, MY_RNG_DMA_CHUNK);
+    /* the rest of segment 0 and all but a byte of segment 1 */
+    dma_tick(&dst);
+    g_assert_cmphex(dma_status(&dst), ==, MY_RNG_DMA_STATE_BUSY |
+                    1 << MY_RNG_DMA_STATUS_SEGS_SHIFT);
+    g_assert_cmpuint(rd32(&dst, MY_RNG_REG_DMA_BYTES), ==,
+                     2 * MY_RNG_DMA_CHUNK);
     assert_done(&dst, dma_wait(&dst), 2, 0x20001);
     assert_pattern(&dst, BUF2_ADDR + 0x8001, GUARD);
     wr32(&dst, MY_RNG_REG_ALGO, MY_RNG_ALGO_GLIBC);
