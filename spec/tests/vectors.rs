@@ -404,3 +404,188 @@ fn parse_detects_a_corrupted_committed_file() {
         Block::compute(Algorithm::Glibc, 0x42, 32, COUNT)
     );
 }
+
+// The other C header the qtest is built from: qemu/include/hw/misc/my-rng.h, shared by the
+// QEMU device and its qtest, must say what the reference crate says.
+
+/// The `#define`s of a C header: name -> replacement text (continuation lines joined).
+fn c_defines(text: &str) -> std::collections::HashMap<String, String> {
+    let joined = text.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#define "))
+        .filter_map(|d| {
+            let (name, value) = d.split_once(char::is_whitespace)?;
+            (!name.contains('(')).then(|| (name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Evaluates the integer expressions of the header: numbers (`u`/`ULL` suffixes), other
+/// macros, parentheses, `|`, `<<`, `-`.
+fn c_eval(defs: &std::collections::HashMap<String, String>, expr: &str) -> u64 {
+    fn tokens(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                cur.push(c);
+                continue;
+            }
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            if c == '<' && out.last().is_some_and(|t| t == "<") {
+                *out.last_mut().unwrap() = "<<".into();
+            } else if !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+    fn atom(d: &std::collections::HashMap<String, String>, t: &[String], i: &mut usize) -> u64 {
+        let tok = t[*i].clone();
+        *i += 1;
+        if tok == "(" {
+            let v = or(d, t, i);
+            assert_eq!(t[*i], ")");
+            *i += 1;
+            return v;
+        }
+        if tok.as_bytes()[0].is_ascii_digit() {
+            let n = tok.trim_end_matches(['u', 'U', 'l', 'L']);
+            return match n.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).unwrap(),
+                None => n.parse().unwrap(),
+            };
+        }
+        let text = d.get(&tok).unwrap_or_else(|| panic!("undefined {tok}"));
+        c_eval(d, text)
+    }
+    fn shift(d: &std::collections::HashMap<String, String>, t: &[String], i: &mut usize) -> u64 {
+        let mut v = atom(d, t, i);
+        while *i < t.len() && (t[*i] == "<<" || t[*i] == "-") {
+            let op = t[*i].clone();
+            *i += 1;
+            let r = atom(d, t, i);
+            v = if op == "<<" { v << r } else { v - r };
+        }
+        v
+    }
+    fn or(d: &std::collections::HashMap<String, String>, t: &[String], i: &mut usize) -> u64 {
+        let mut v = shift(d, t, i);
+        while *i < t.len() && t[*i] == "|" {
+            *i += 1;
+            v |= shift(d, t, i);
+        }
+        v
+    }
+    let t = tokens(expr);
+    let mut i = 0;
+    let v = or(defs, &t, &mut i);
+    assert_eq!(i, t.len(), "cannot evaluate `{expr}`");
+    v
+}
+
+#[test]
+fn c_abi_header_matches_regs() {
+    use my_rng_spec::regs::{self, DmaError, Register};
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/include/hw/misc/my-rng.h");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let defs = c_defines(&text);
+    let c = |name: &str| c_eval(&defs, &format!("MY_RNG_{name}"));
+
+    assert_eq!(c("BAR_SIZE"), regs::BAR_SIZE);
+    let values: &[(&str, u64)] = &[
+        ("ID_VALUE", regs::ID_VALUE.into()),
+        ("FEATURES_VALUE", regs::FEATURES_VALUE.into()),
+        ("FEAT_RNG64", regs::FEAT_RNG64.into()),
+        ("FEAT_ALGO", regs::FEAT_ALGO.into()),
+        ("FEAT_ENTROPY", regs::FEAT_ENTROPY.into()),
+        ("FEAT_DMA", regs::FEAT_DMA.into()),
+        ("FEAT_IRQ", regs::FEAT_IRQ.into()),
+        ("ALGOS_VALUE", regs::ALGOS_VALUE.into()),
+        ("DMA_MAX_SEGS", regs::DMA_MAX_SEGS_VALUE.into()),
+        ("DMA_MAX_BYTES", regs::DMA_MAX_BYTES_VALUE.into()),
+        ("DMA_SEG_SIZE", regs::DMA_SEG_SIZE),
+        ("DMA_CMD_START", regs::DMA_CMD_START.into()),
+        ("DMA_CMD_SRC_HOST", regs::DMA_CMD_SRC_HOST.into()),
+        ("DMA_CMD_ABORT", regs::DMA_CMD_ABORT.into()),
+        ("DMA_CMD_FILL", regs::DMA_CMD_FILL.into()),
+        ("DMA_CMD_FILL_HOST", regs::DMA_CMD_FILL_HOST.into()),
+        ("DMA_STATE_MASK", regs::DMA_STATUS_STATE_MASK.into()),
+        ("DMA_STATE_IDLE", regs::DMA_STATE_IDLE.into()),
+        ("DMA_STATE_BUSY", regs::DMA_STATE_BUSY.into()),
+        ("DMA_STATE_DONE", regs::DMA_STATE_DONE.into()),
+        ("DMA_STATE_ERROR", regs::DMA_STATE_ERROR.into()),
+        ("DMA_STATUS_REJECTED", regs::DMA_STATUS_REJECTED.into()),
+        (
+            "DMA_STATUS_ERROR_SHIFT",
+            regs::DMA_STATUS_ERROR_SHIFT.into(),
+        ),
+        ("DMA_STATUS_ERROR_MASK", regs::DMA_STATUS_ERROR_MASK.into()),
+        ("DMA_STATUS_SEGS_SHIFT", regs::DMA_STATUS_SEGS_SHIFT.into()),
+        ("IRQ_DMA_DONE", regs::IRQ_DMA_DONE.into()),
+    ];
+    for (name, want) in values {
+        assert_eq!(c(name), *want, "MY_RNG_{name}");
+    }
+    for e in DmaError::ALL {
+        assert_eq!(
+            c(&format!("DMA_ERR_{}", e.name())),
+            u64::from(e.code()),
+            "{e}"
+        );
+    }
+    for alg in Algorithm::ALL {
+        let name = match alg {
+            Algorithm::Glibc => "GLIBC",
+            Algorithm::Xoshiro256pp => "XOSHIRO256PP",
+            Algorithm::ChaCha20 => "CHACHA20",
+            Algorithm::Host => "HOST",
+        };
+        assert_eq!(c(&format!("ALGO_{name}")), u64::from(alg.id()));
+    }
+    assert_eq!(c("NUM_ALGOS"), Algorithm::ALL.len() as u64);
+
+    // The register map X-macro: X(name, offset, size, readable, writable), one per line.
+    let map: Vec<(String, u64, u32, bool, bool)> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("X("))
+        .map(|l| {
+            let f: Vec<&str> = l
+                .split(')')
+                .next()
+                .unwrap()
+                .split(',')
+                .map(str::trim)
+                .collect();
+            assert_eq!(f.len(), 5, "{l}");
+            (
+                f[0].to_string(),
+                c_eval(&defs, f[1]),
+                f[2].parse().unwrap(),
+                f[3] == "true",
+                f[4] == "true",
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, u32, bool, bool)> = Register::ALL
+        .iter()
+        .map(|r| {
+            assert_eq!(c(&format!("REG_{}", r.name())), r.offset(), "{r}");
+            (
+                r.name().to_string(),
+                r.offset(),
+                r.size(),
+                r.readable(),
+                r.writable(),
+            )
+        })
+        .collect();
+    assert_eq!(map, want);
+}
