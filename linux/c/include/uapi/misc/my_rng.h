@@ -42,6 +42,7 @@
 #define MY_RNG_FEATURE_ALGO		_BITUL(1)
 #define MY_RNG_FEATURE_ENTROPY		_BITUL(2)
 #define MY_RNG_FEATURE_DMA		_BITUL(3)
+#define MY_RNG_FEATURE_IRQ		_BITUL(4)
 
 /* Algorithm ids (bit n of my_rng_info.algos is set if id n is available). */
 #define MY_RNG_ALGO_GLIBC		0
