@@ -26,6 +26,8 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
+use vfio_bindings::bindings::vfio::VFIO_PCI_NUM_REGIONS;
+
 use crate::backend::{self, Backend};
 use crate::device::Device;
 
@@ -157,6 +159,13 @@ pub fn check(h: &Header, body: &[u8], nfds: usize) -> Result<(), (i32, String)> 
             ))
         }
     };
+    let region = |index: u32| {
+        if index < VFIO_PCI_NUM_REGIONS {
+            Ok(())
+        } else {
+            Err((libc::EINVAL, format!("no region {index}")))
+        }
+    };
     match h.command {
         cmd::VERSION => {
             if body.len() < 5 {
@@ -181,6 +190,7 @@ pub fn check(h: &Header, body: &[u8], nfds: usize) -> Result<(), (i32, String)> 
         cmd::DEVICE_SET_IRQS => exact(20).and(fds(MAX_FDS)),
         cmd::REGION_READ => {
             exact(16)?;
+            region(le32(body, 8))?;
             let count = le32(body, 12) as usize;
             if count > MAX_ACCESS {
                 return Err((libc::EINVAL, format!("REGION_READ of {count} bytes")));
@@ -191,6 +201,9 @@ pub fn check(h: &Header, body: &[u8], nfds: usize) -> Result<(), (i32, String)> 
             if body.len() < 16 {
                 return Err((libc::EINVAL, "REGION_WRITE shorter than its header".into()));
             }
+            // The crate refuses a bad region index before it reads the data, which would
+            // leave the data in the stream: refuse it here.
+            region(le32(body, 8))?;
             let count = le32(body, 12) as usize;
             if count != body.len() - 16 || count > MAX_ACCESS {
                 return Err((
@@ -393,8 +406,13 @@ impl Gate {
             .map_err(|e| broken("reply", &e))?;
         let mut rh = Header::parse(&hb);
         let size = rh.size as usize;
-        if !(HEADER_SIZE..=MAX_MESSAGE).contains(&size) {
-            return Err(broken("reply", &format!("size {size}")));
+        if !(HEADER_SIZE..=MAX_MESSAGE).contains(&size)
+            || rh.id != h.id
+            || rh.command != h.command
+            || rh.flags & flags::TYPE_MASK != flags::REPLY
+        {
+            // Out of step with the crate: every later reply would be wrong.
+            return Err(broken("reply", &format!("{rh:?} to {h:?}")));
         }
         if rh.flags & flags::ERROR != 0 && rh.error == 0 {
             // The crate reports backend and input errors with errno 0.
@@ -610,6 +628,11 @@ mod tests {
         let mut rr = [0u8; 16];
         rr[12..16].copy_from_slice(&4097u32.to_le_bytes());
         assert!(!ok(cmd::REGION_READ, &rr, 0));
+        rr[8] = 9;
+        rr[12..16].copy_from_slice(&4u32.to_le_bytes());
+        assert!(!ok(cmd::REGION_READ, &rr, 0));
+        rw[8] = 9;
+        assert!(!ok(cmd::REGION_WRITE, &rw, 0));
         assert_eq!(check(&h(99, 16), &[], 0).unwrap_err().0, libc::ENOSYS);
         assert_eq!(check(&h(12, 16), &[], 0).unwrap_err().0, libc::ENOTSUP);
     }

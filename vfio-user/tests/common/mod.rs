@@ -338,11 +338,16 @@ impl Raw {
 
     /// A valid VERSION exchange.
     pub fn version(&mut self) {
+        let r = self.try_version().expect("version reply");
+        assert_eq!(r.flags & ERROR, 0, "version refused");
+    }
+
+    /// A VERSION request and its reply, if one came.
+    pub fn try_version(&mut self) -> Option<Reply> {
         let mut body = vec![0u8, 0, 1, 0];
         body.extend_from_slice(b"{\"capabilities\":{\"max_msg_fds\":16}}\0");
         self.send(1, &body, None, 0);
-        let r = self.reply().expect("version reply");
-        assert_eq!(r.flags & ERROR, 0, "version refused");
+        self.reply()
     }
 
     /// REGION_READ of BAR0 `off`, 4 bytes: Ok(value) or Err(errno).
