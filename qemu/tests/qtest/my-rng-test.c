@@ -1001,6 +1001,84 @@ static void start_dma_test(MyRng *t)
     my_rng_start(t, "-m 128M");
 }
 
+/* The first len bytes of the stream in segs are want's */
+static void assert_stream(MyRng *t, const Seg *segs, size_t n,
+                          const uint8_t *want, size_t len)
+{
+    g_autofree uint8_t *got = collect(t, segs, n, len);
+
+    g_assert_cmpmem(got, len, want, len);
+}
+
+/* An 8000-byte FILL in segs is the 64-bit block */
+static void dma_fill_block(MyRng *t, const MyRngVector *v64, const Seg *segs,
+                           size_t n)
+{
+    uint8_t want[8 * MY_RNG_VEC_PREFIX];
+    g_autofree uint8_t *got = NULL;
+    g_autofree char *hex = NULL;
+
+    le_bytes(v64->prefix, MY_RNG_VEC_PREFIX, want);
+    wr32(t, MY_RNG_REG_SEED, v64->seed);
+    guard_segs(t, segs, n);
+    assert_done(t, dma_run(t, segs, n, MY_RNG_DMA_CMD_FILL), n, VEC_BYTES);
+    got = collect(t, segs, n, VEC_BYTES);
+    g_assert_cmpmem(got, sizeof(want), want, sizeof(want));
+    hex = sha256_hex(got, VEC_BYTES);
+    g_assert_cmpstr(hex, ==, v64->sha256);
+}
+
+/*
+ * RNG64, FILL 13, FILL 3, RNG64, FILL 5+11 (one command), RNG64: outputs
+ * 0, 1-2, 3, 4, 5-6, 7; the unused bytes do not outlive their command.
+ */
+static void dma_advance64(MyRng *t, const MyRngVector *v64)
+{
+    const Seg f13[] = { { BUF_ADDR, 13 } };
+    const Seg f3[] = { { BUF_ADDR + 0x100, 3 } };
+    const Seg f16[] = { { BUF_ADDR + 0x200, 5 }, { BUF_ADDR + 0x301, 11 } };
+    uint8_t want[8 * MY_RNG_VEC_PREFIX];
+
+    le_bytes(v64->prefix, MY_RNG_VEC_PREFIX, want);
+    wr32(t, MY_RNG_REG_SEED, v64->seed);
+    guard_segs(t, f13, 1);
+    guard_segs(t, f3, 1);
+    guard_segs(t, f16, 2);
+    g_assert_cmphex(rd64(t), ==, v64->prefix[0]);
+    assert_done(t, dma_run(t, f13, 1, MY_RNG_DMA_CMD_FILL), 1, 13);
+    assert_done(t, dma_run(t, f3, 1, MY_RNG_DMA_CMD_FILL), 1, 3);
+    g_assert_cmphex(rd64(t), ==, v64->prefix[4]);
+    assert_done(t, dma_run(t, f16, 2, MY_RNG_DMA_CMD_FILL), 2, 16);
+    g_assert_cmphex(rd64(t), ==, v64->prefix[7]);
+    assert_stream(t, f13, 1, want + 8, 13);
+    assert_stream(t, f3, 1, want + 24, 3);
+    assert_stream(t, f16, 2, want + 40, 16);
+}
+
+/* RNG, FILL 8, RNG: a FILL takes whole RNG64 outputs after a 32-bit read */
+static void dma_advance32(MyRng *t, uint32_t algo, const MyRngVector *v32,
+                          const MyRngVector *v64)
+{
+    const Seg f8[] = { { BUF_ADDR + 0x400, 8 } };
+    bool xoshiro = algo == MY_RNG_ALGO_XOSHIRO256PP;
+    uint8_t w8[8];
+
+    if (xoshiro) {
+        /* RNG is the high half of a whole 64-bit output */
+        stq_le_p(w8, v64->prefix[1]);
+    } else {
+        /* RNG64 = two 32-bit outputs, low first */
+        stl_le_p(w8, v32->prefix[1]);
+        stl_le_p(w8 + 4, v32->prefix[2]);
+    }
+    wr32(t, MY_RNG_REG_SEED, v32->seed);
+    guard_segs(t, f8, 1);
+    g_assert_cmphex(rd32(t, MY_RNG_REG_RNG), ==, v32->prefix[0]);
+    assert_done(t, dma_run(t, f8, 1, MY_RNG_DMA_CMD_FILL), 1, 8);
+    g_assert_cmphex(rd32(t, MY_RNG_REG_RNG), ==, v32->prefix[xoshiro ? 2 : 3]);
+    assert_stream(t, f8, 1, w8, 8);
+}
+
 /*
  * FILL against the vectors: an 8000-byte FILL, in one segment and in odd
  * segments at odd addresses, is the 64-bit block (its SHA-256), and the
@@ -1012,87 +1090,20 @@ static void test_dma_vectors(const void *data)
     uint32_t algo = GPOINTER_TO_UINT(data);
     const uint32_t seed = 0xdeadbeef;
     const MyRngVector *v64 = vec_find(algo, seed, 64);
-    const MyRngVector *v32 = vec_find(algo, seed, 32);
     const Seg one[] = { { BUF_ADDR, VEC_BYTES } };
     const Seg odd[] = {
         { BUF_ADDR + 0x3, 1 }, { BUF_ADDR + 0x101, 7 },
         { BUF_ADDR + 0x205, 13 }, { BUF2_ADDR + 0x7, 500 },
         { BUF2_ADDR + 0x1001, 3000 }, { BUF2_ADDR + 0x2003, 4479 },
     };
-    uint8_t want[8 * MY_RNG_VEC_PREFIX];
-    g_autofree uint8_t *got = NULL;
-    g_autofree char *hex = NULL;
     MyRng t;
-    size_t r;
 
-    le_bytes(v64->prefix, MY_RNG_VEC_PREFIX, want);
     start_dma_test(&t);
     wr32(&t, MY_RNG_REG_ALGO, algo);
-    for (r = 0; r < 2; r++) {
-        const Seg *segs = r ? odd : one;
-        size_t n = r ? ARRAY_SIZE(odd) : ARRAY_SIZE(one);
-
-        wr32(&t, MY_RNG_REG_SEED, seed);
-        guard_segs(&t, segs, n);
-        assert_done(&t, dma_run(&t, segs, n, MY_RNG_DMA_CMD_FILL), n,
-                    VEC_BYTES);
-        got = collect(&t, segs, n, VEC_BYTES);
-        g_assert_cmpmem(got, sizeof(want), want, sizeof(want));
-        hex = sha256_hex(got, VEC_BYTES);
-        g_assert_cmpstr(hex, ==, v64->sha256);
-        g_clear_pointer(&got, g_free);
-        g_clear_pointer(&hex, g_free);
-    }
-
-    /* RNG64, FILL 13, FILL 3, RNG64, FILL 5+11 (one command), RNG64 */
-    {
-        const Seg f13[] = { { BUF_ADDR, 13 } };
-        const Seg f3[] = { { BUF_ADDR + 0x100, 3 } };
-        const Seg f16[] = { { BUF_ADDR + 0x200, 5 }, { BUF_ADDR + 0x301, 11 } };
-
-        wr32(&t, MY_RNG_REG_SEED, seed);
-        guard_segs(&t, f13, 1);
-        guard_segs(&t, f3, 1);
-        guard_segs(&t, f16, 2);
-        g_assert_cmphex(rd64(&t), ==, v64->prefix[0]);
-        assert_done(&t, dma_run(&t, f13, 1, MY_RNG_DMA_CMD_FILL), 1, 13);
-        assert_done(&t, dma_run(&t, f3, 1, MY_RNG_DMA_CMD_FILL), 1, 3);
-        g_assert_cmphex(rd64(&t), ==, v64->prefix[4]);
-        assert_done(&t, dma_run(&t, f16, 2, MY_RNG_DMA_CMD_FILL), 2, 16);
-        g_assert_cmphex(rd64(&t), ==, v64->prefix[7]);
-        got = collect(&t, f13, 1, 13);
-        g_assert_cmpmem(got, 13, want + 8, 13);
-        g_clear_pointer(&got, g_free);
-        got = collect(&t, f3, 1, 3);
-        g_assert_cmpmem(got, 3, want + 24, 3);
-        g_clear_pointer(&got, g_free);
-        got = collect(&t, f16, 2, 16);
-        g_assert_cmpmem(got, 16, want + 40, 16);
-        g_clear_pointer(&got, g_free);
-    }
-
-    /* a 32-bit read before a FILL: RNG, FILL 8, RNG */
-    {
-        const Seg f8[] = { { BUF_ADDR + 0x400, 8 } };
-        uint8_t w8[8];
-
-        if (algo == MY_RNG_ALGO_XOSHIRO256PP) {
-            /* RNG is the high half of a whole 64-bit output */
-            stq_le_p(w8, v64->prefix[1]);
-        } else {
-            /* RNG64 = two 32-bit outputs, low first */
-            stl_le_p(w8, v32->prefix[1]);
-            stl_le_p(w8 + 4, v32->prefix[2]);
-        }
-        wr32(&t, MY_RNG_REG_SEED, seed);
-        guard_segs(&t, f8, 1);
-        g_assert_cmphex(rd32(&t, MY_RNG_REG_RNG), ==, v32->prefix[0]);
-        assert_done(&t, dma_run(&t, f8, 1, MY_RNG_DMA_CMD_FILL), 1, 8);
-        g_assert_cmphex(rd32(&t, MY_RNG_REG_RNG), ==,
-                        v32->prefix[algo == MY_RNG_ALGO_XOSHIRO256PP ? 2 : 3]);
-        got = collect(&t, f8, 1, 8);
-        g_assert_cmpmem(got, 8, w8, 8);
-    }
+    dma_fill_block(&t, v64, one, ARRAY_SIZE(one));
+    dma_fill_block(&t, v64, odd, ARRAY_SIZE(odd));
+    dma_advance64(&t, v64);
+    dma_advance32(&t, algo, vec_find(algo, seed, 32), v64);
     my_rng_stop(&t);
 }
 
@@ -1137,6 +1148,53 @@ typedef struct StartErr {
     uint32_t err;
 } StartErr;
 
+#define TOP                     (UINT64_MAX - 15)  /* [TOP, 2^64): no wrap */
+#define SEG_MAX                 MY_RNG_DMA_MAX_BYTES
+
+/* Commands that fail at START; list 0 is the device's own BAR */
+static const StartErr start_errs[] = {
+    { 0x0, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { 0x2, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { 0x5, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { 0x7, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { 0x9, LIST_ADDR, 0, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { UINT32_MAX, 0, 0, { { 0 } }, MY_RNG_DMA_ERR_BAD_CMD },
+    { 0x1, LIST_ADDR, 0, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_COUNT },
+    { 0x3, LIST_ADDR, MY_RNG_DMA_MAX_SEGS + 1, { { BUF_ADDR, 8 } },
+      MY_RNG_DMA_ERR_BAD_COUNT },
+    { 0x1, UINT64_MAX, UINT32_MAX, { { 0 } }, MY_RNG_DMA_ERR_BAD_COUNT },
+    { 0x1, TOP, 2, { { 0 } }, MY_RNG_DMA_ERR_LIST_WRAP },
+    { 0x1, UINT64_MAX - 16 * 511, 512, { { 0 } },
+      MY_RNG_DMA_ERR_LIST_WRAP },
+    { 0x1, TOP, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
+    { 0x1, UNMAPPED_ADDR, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
+    { 0x1, ROM_ADDR, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
+    { 0x1, RAM_END - 16, 2, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
+    { 0x1, 0, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },  /* own BAR */
+    { 0x1, LIST_ADDR, 1, { { BUF_ADDR, 0 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 1, { { BUF_ADDR, SEG_MAX + 1 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 1, { { BUF_ADDR, 8, 1 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 2, { { BUF_ADDR, 8 }, { BUF2_ADDR, 8, 1u << 31 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 2, { { BUF_ADDR, 8 }, { UINT64_MAX - 7, 9 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 3, { { BUF_ADDR, SEG_MAX }, { BUF2_ADDR, 1 },
+                           { BUF2_ADDR, 0 } },
+      MY_RNG_DMA_ERR_BAD_SEGMENT },
+    { 0x1, LIST_ADDR, 2, { { BUF_ADDR, SEG_MAX }, { BUF2_ADDR, 1 } },
+      MY_RNG_DMA_ERR_TOO_LONG },
+    { 0x3, LIST_ADDR, 3, { { BUF_ADDR, SEG_MAX / 2 },
+                           { BUF2_ADDR, SEG_MAX / 2 },
+                           { BUF2_ADDR + SEG_MAX, 1 } },
+      MY_RNG_DMA_ERR_TOO_LONG },
+};
+
+#undef TOP
+#undef SEG_MAX
+
 /*
  * Errors found at START: nothing written, DMA_BYTES and SEGS_DONE 0, the
  * generator untouched, the end signalled in IRQ_STATUS.  Also the order of
@@ -1144,60 +1202,21 @@ typedef struct StartErr {
  */
 static void test_dma_start_errors(void)
 {
-    const uint64_t top = UINT64_MAX - 15;   /* [top, 2^64): no wrap */
-    const uint32_t max = MY_RNG_DMA_MAX_BYTES;
-    const StartErr cases[] = {
-        { 0x0, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { 0x2, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { 0x5, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { 0x7, LIST_ADDR, 1, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { 0x9, LIST_ADDR, 0, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { UINT32_MAX, 0, 0, { { 0 } }, MY_RNG_DMA_ERR_BAD_CMD },
-        { 0x1, LIST_ADDR, 0, { { BUF_ADDR, 8 } }, MY_RNG_DMA_ERR_BAD_COUNT },
-        { 0x3, LIST_ADDR, MY_RNG_DMA_MAX_SEGS + 1, { { BUF_ADDR, 8 } },
-          MY_RNG_DMA_ERR_BAD_COUNT },
-        { 0x1, UINT64_MAX, UINT32_MAX, { { 0 } }, MY_RNG_DMA_ERR_BAD_COUNT },
-        { 0x1, top, 2, { { 0 } }, MY_RNG_DMA_ERR_LIST_WRAP },
-        { 0x1, UINT64_MAX - 16 * 511, 512, { { 0 } },
-          MY_RNG_DMA_ERR_LIST_WRAP },
-        { 0x1, top, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
-        { 0x1, UNMAPPED_ADDR, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
-        { 0x1, ROM_ADDR, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
-        { 0x1, RAM_END - 16, 2, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },
-        { 0x1, 0, 1, { { 0 } }, MY_RNG_DMA_ERR_LIST_FAULT },  /* own BAR */
-        { 0x1, LIST_ADDR, 1, { { BUF_ADDR, 0 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 1, { { BUF_ADDR, max + 1 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 1, { { BUF_ADDR, 8, 1 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 2, { { BUF_ADDR, 8 }, { BUF2_ADDR, 8, 1u << 31 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 2, { { BUF_ADDR, 8 }, { UINT64_MAX - 7, 9 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 3, { { BUF_ADDR, max }, { BUF2_ADDR, 1 },
-                               { BUF2_ADDR, 0 } },
-          MY_RNG_DMA_ERR_BAD_SEGMENT },
-        { 0x1, LIST_ADDR, 2, { { BUF_ADDR, max }, { BUF2_ADDR, 1 } },
-          MY_RNG_DMA_ERR_TOO_LONG },
-        { 0x3, LIST_ADDR, 3, { { BUF_ADDR, max / 2 }, { BUF2_ADDR, max / 2 },
-                               { BUF2_ADDR + max, 1 } },
-          MY_RNG_DMA_ERR_TOO_LONG },
-    };
     const MyRngVector *v = vec_find(MY_RNG_ALGO_CHACHA20, 0x42, 64);
     uint64_t bar;
     uint32_t st;
     MyRng t;
     size_t i, j;
 
+    G_STATIC_ASSERT(ARRAY_SIZE(start_errs) <= MY_RNG_VEC_PREFIX);
     start_dma_test(&t);
     bar = bar0_addr(&t);
     set_algo_seed(&t, MY_RNG_ALGO_CHACHA20, 0x42);
     fill_pattern(&t, BUF_ADDR - GUARD, MIB + 2 * GUARD);
     fill_pattern(&t, BUF2_ADDR - GUARD, MIB + 2 * GUARD);
     fill_pattern(&t, RAM_END - 16, 16);
-    for (i = 0; i < ARRAY_SIZE(cases); i++) {
-        const StartErr *c = &cases[i];
+    for (i = 0; i < ARRAY_SIZE(start_errs); i++) {
+        const StartErr *c = &start_errs[i];
         uint64_t list = c->list ? c->list : bar;
 
         g_test_message("case %zu: cmd 0x%x list 0x%" PRIx64 " count %u",
@@ -1730,6 +1749,49 @@ static const Seg bad_stream_segs[] = {
     { BUF_ADDR, 0x18000 }, { BUF2_ADDR, 0x8001 },
 };
 
+/* Field patches the load must refuse: offset, value, size */
+static const struct {
+    size_t off;
+    uint64_t val;
+    unsigned size;
+} bad_fields[] = {
+    { VMS_ALGO, 4, 4 },
+    { VMS_ALGO, 0xffffffff, 4 },
+    { VMS_GLIBC_F, 31, 4 },
+    { VMS_GLIBC_F, 0x80000000, 4 },
+    { VMS_GLIBC_R, 0xffffffff, 4 },
+    { VMS_GLIBC_F, 8, 4 },              /* in range, but not 3 after r */
+    { VMS_CHACHA_POS, 17, 4 },
+    { VMS_CHACHA_POS, 0xffffffff, 4 },
+    { VMS_DMA_STATUS, 0x0003, 4 },      /* ERROR without a code */
+    { VMS_DMA_STATUS, 0x0201, 4 },      /* a code while BUSY */
+    { VMS_DMA_STATUS, 0x0a03, 4 },      /* no such code */
+    { VMS_DMA_STATUS, 0x0009, 4 },      /* reserved bit */
+    { VMS_DMA_STATUS, 0x00010001, 4 },  /* SEGS_DONE is not seg */
+    { VMS_DMA_STATUS, 0x02010002, 4 },  /* SEGS_DONE > MAX_SEGS */
+    { VMS_IRQ_STATUS, 2, 4 },
+    { VMS_IRQ_ENABLE, 0x80000001, 4 },
+    { VMS_DMA_CMD, MY_RNG_DMA_CMD_ABORT, 4 },
+    { VMS_DMA_CMD, 0, 4 },
+    { VMS_DMA_NSEGS, 0, 4 },
+    { VMS_DMA_NSEGS, MY_RNG_DMA_MAX_SEGS + 1, 4 },
+    { VMS_DMA_NSEGS, 0xffffffff, 4 },
+    { VMS_SEG_ADDR + 8, UINT64_MAX - 0x100, 8 },  /* wraps */
+    { VMS_SEG_LEN, 0, 4 },
+    { VMS_SEG_LEN, MY_RNG_DMA_CHUNK, 4 },           /* offset == len */
+    { VMS_SEG_LEN + 4, MY_RNG_DMA_MAX_BYTES + 1, 4 },
+    { VMS_SEG_LEN + 4, 0xf0001, 4 },                /* TOO_LONG */
+    { VMS_SEG, 1, 4 },
+    { VMS_SEG, 2, 4 },
+    { VMS_SEG, 0xffffffff, 4 },
+    { VMS_SEG_OFF, 0x18000, 4 },
+    { VMS_SEG_OFF, MY_RNG_DMA_CHUNK + 1, 4 },
+    { VMS_DMA_BYTES, MY_RNG_DMA_CHUNK + 8, 4 },
+    { VMS_PEND_POS, 7, 4 },
+    { VMS_PEND_POS, 9, 4 },
+    { VMS_PEND_POS, 0xffffffff, 4 },
+};
+
 static void bad_stream_control(const char *file)
 {
     MyRng dst;
@@ -1756,47 +1818,6 @@ static void bad_stream_control(const char *file)
 
 static void test_migration_bad_stream(void)
 {
-    static const struct {
-        size_t off;
-        uint64_t val;
-        unsigned size;
-    } bad[] = {
-        { VMS_ALGO, 4, 4 },
-        { VMS_ALGO, 0xffffffff, 4 },
-        { VMS_GLIBC_F, 31, 4 },
-        { VMS_GLIBC_F, 0x80000000, 4 },
-        { VMS_GLIBC_R, 0xffffffff, 4 },
-        { VMS_GLIBC_F, 8, 4 },              /* in range, but not 3 after r */
-        { VMS_CHACHA_POS, 17, 4 },
-        { VMS_CHACHA_POS, 0xffffffff, 4 },
-        { VMS_DMA_STATUS, 0x0003, 4 },      /* ERROR without a code */
-        { VMS_DMA_STATUS, 0x0201, 4 },      /* a code while BUSY */
-        { VMS_DMA_STATUS, 0x0a03, 4 },      /* no such code */
-        { VMS_DMA_STATUS, 0x0009, 4 },      /* reserved bit */
-        { VMS_DMA_STATUS, 0x00010001, 4 },  /* SEGS_DONE is not seg */
-        { VMS_DMA_STATUS, 0x02010002, 4 },  /* SEGS_DONE > MAX_SEGS */
-        { VMS_IRQ_STATUS, 2, 4 },
-        { VMS_IRQ_ENABLE, 0x80000001, 4 },
-        { VMS_DMA_CMD, MY_RNG_DMA_CMD_ABORT, 4 },
-        { VMS_DMA_CMD, 0, 4 },
-        { VMS_DMA_NSEGS, 0, 4 },
-        { VMS_DMA_NSEGS, MY_RNG_DMA_MAX_SEGS + 1, 4 },
-        { VMS_DMA_NSEGS, 0xffffffff, 4 },
-        { VMS_SEG_ADDR + 8, UINT64_MAX - 0x100, 8 },  /* wraps */
-        { VMS_SEG_LEN, 0, 4 },
-        { VMS_SEG_LEN, MY_RNG_DMA_CHUNK, 4 },           /* offset == len */
-        { VMS_SEG_LEN + 4, MY_RNG_DMA_MAX_BYTES + 1, 4 },
-        { VMS_SEG_LEN + 4, 0xf0001, 4 },                /* TOO_LONG */
-        { VMS_SEG, 1, 4 },
-        { VMS_SEG, 2, 4 },
-        { VMS_SEG, 0xffffffff, 4 },
-        { VMS_SEG_OFF, 0x18000, 4 },
-        { VMS_SEG_OFF, MY_RNG_DMA_CHUNK + 1, 4 },
-        { VMS_DMA_BYTES, MY_RNG_DMA_CHUNK + 8, 4 },
-        { VMS_PEND_POS, 7, 4 },
-        { VMS_PEND_POS, 9, 4 },
-        { VMS_PEND_POS, 0xffffffff, 4 },
-    };
     static const uint8_t marker[] = { 0, 0, 0, MY_RNG_ALGO_HOST,
                                       0xa5, 0xa5, 0xa5, 0xa5 };
     g_autofree char *dir = g_dir_make_tmp("my-rng-test-XXXXXX", NULL);
@@ -1834,14 +1855,15 @@ static void test_migration_bad_stream(void)
     g_assert_true(g_file_set_contents(patched, (char *)stream, len, NULL));
     bad_stream_control(patched);
 
-    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+    for (i = 0; i < ARRAY_SIZE(bad_fields); i++) {
         g_autofree uint8_t *copy = g_memdup2(stream, len);
         QTestState *qts;
         int tries;
 
-        g_test_message("patch at %zu: 0x%" PRIx64, bad[i].off, bad[i].val);
-        put_be(copy + (field - stream) + bad[i].off, bad[i].val,
-               bad[i].size);
+        g_test_message("patch at %zu: 0x%" PRIx64, bad_fields[i].off,
+                       bad_fields[i].val);
+        put_be(copy + (field - stream) + bad_fields[i].off,
+               bad_fields[i].val, bad_fields[i].size);
         g_assert_true(g_file_set_contents(patched, (char *)copy, len, NULL));
         qts = incoming_from_file(patched);
         qtest_set_expected_status(qts, EXIT_FAILURE);
