@@ -109,27 +109,68 @@ fn main() -> ExitCode {
         sys: Sysfs::default(),
         expect_dma: args.expect_dma,
     });
-    let features = Device::open(&ctx.dev0)
-        .and_then(|d| d.info())
-        .map(|i| i.features)
-        .map_err(|e| e.to_string());
 
     // Panics are reported on the test's line; keep the default hook's backtrace off stdout.
     panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
 
-    let (mut passed, mut failed, mut skipped) = (0u32, 0u32, 0u32);
+    let mut tally = Tally::default();
     if selected.is_empty() {
-        println!("not ok - filter: no test matches {:?}", args.filters);
-        failed += 1;
+        tally.record("filter", Err(format!("no test matches {:?}", args.filters)));
     }
+    run_all(&selected, &ctx, &args, &mut tally);
+    reset_devices(&ctx);
+    if tally.skipped > 0 {
+        println!("{} not applicable (not counted)", tally.skipped);
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    let _ = std::io::stdout().flush();
+    // exit() rather than returning: a test that timed out may have left a thread stuck in
+    // a syscall, and the process must still end.
+    std::process::exit(if tally.failed == 0 { 0 } else { 1 });
+}
+
+/// Counts of a run; [`Tally::record`] prints each test's line.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+    skipped: u32,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => {
+                self.passed += 1;
+                println!("ok - {name}");
+            }
+            Err(reason) => {
+                self.failed += 1;
+                println!("not ok - {name}: {}", one_line(&reason));
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        self.skipped += 1;
+        println!("skip - {name}: {}", one_line(why));
+    }
+}
+
+/// Run `selected` in order, each within its limit and the run's budget.
+fn run_all(selected: &[Arc<Test>], ctx: &Arc<Ctx>, args: &Args, tally: &mut Tally) {
+    let features = Device::open(&ctx.dev0)
+        .and_then(|d| d.info())
+        .map(|i| i.features)
+        .map_err(|e| e.to_string());
     let per_test = Duration::from_secs(args.timeout);
     let deadline = Instant::now() + Duration::from_secs(args.total_timeout);
     for t in selected {
         let left = deadline.saturating_duration_since(Instant::now());
-        let r = match gate(&t, &features, args.expect_dma) {
+        let r = match gate(t, &features, args.expect_dma) {
             Gate::Skip(why) => {
-                skipped += 1;
-                println!("skip - {}: {}", t.name, one_line(&why));
+                tally.skip(&t.name, &why);
                 continue;
             }
             Gate::Fail(why) => Err(why),
@@ -137,35 +178,20 @@ fn main() -> ExitCode {
                 "not run: the run's {} s budget is used up",
                 args.total_timeout
             )),
-            Gate::Run => run_one(&t, &ctx, per_test.max(t.min_limit).min(left)),
+            Gate::Run => run_one(t, ctx, per_test.max(t.min_limit).min(left)),
         };
-        match r {
-            Ok(()) => {
-                passed += 1;
-                println!("ok - {}", t.name);
-            }
-            Err(reason) => {
-                failed += 1;
-                println!("not ok - {}: {}", t.name, one_line(&reason));
-            }
-        }
-        let _ = std::io::stdout().flush();
+        tally.record(&t.name, r);
     }
-    // Leave the devices as a fresh boot has them for whoever comes next (best effort).
+}
+
+/// Leave the devices as a fresh boot has them for whoever comes next (best effort).
+fn reset_devices(ctx: &Ctx) {
     for p in [&ctx.dev0, &ctx.dev1] {
         if let Ok(d) = Device::open(p) {
             let _ = d.set_algorithm(Algorithm::Glibc);
             let _ = d.seed(0);
         }
     }
-    if skipped > 0 {
-        println!("{skipped} not applicable (not counted)");
-    }
-    println!("{passed} passed, {failed} failed");
-    let _ = std::io::stdout().flush();
-    // exit() rather than returning: a test that timed out may have left a thread stuck in
-    // a syscall, and the process must still end.
-    std::process::exit(if failed == 0 { 0 } else { 1 });
 }
 
 /// Run one test on its own thread, bounded by `limit`; panics and timeouts become failures.
