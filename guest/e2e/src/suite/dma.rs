@@ -485,7 +485,6 @@ pub(super) fn read_partly_bad_buffers(c: &Ctx) -> TestResult {
 /// SEED_READ stays atomic (exact vectors) while other files read 1 MiB at a time through
 /// DMA and a third user reseeds and draws through the classic ioctls, on each DMA path.
 pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
-    const ITERS: u32 = 20;
     let _restore_dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&_restore_dev);
     ctx(
@@ -496,74 +495,21 @@ pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
     for path in ["bounce", "zerocopy"] {
         rp.set(path)?;
         let stop = Arc::new(AtomicBool::new(false));
+        // Whatever happens below, no thread outlives this iteration.
+        let _stop_all = StopOnDrop(stop.clone());
         let read_bytes = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
-        let mut waits = 0;
-        for i in 0..2u32 {
-            let seed = SEEDS[(i as usize + 2) % SEEDS.len()];
-            let w = expected(Algorithm::Glibc, seed, 32)?;
-            let dev = open(&c.dev0)?;
-            let tx = tx.clone();
-            waits += 1;
-            thread::spawn(move || {
-                let mut out = vec![0u32; w.len()];
-                for it in 0..ITERS {
-                    let r = dev.seed_read(seed, &mut out).map_err(|e| e.to_string());
-                    let r = r.and_then(|()| {
-                        let got: Vec<u64> = out.iter().map(|&v| u64::from(v)).collect();
-                        check_seq(
-                            &format!("SEED_READ seed {seed:#x} iteration {it}"),
-                            &got,
-                            &w,
-                        )
-                    });
-                    if let Err(e) = r {
-                        let _ = tx.send(Err(format!("thread {i}: {e}: not atomic")));
-                        return;
-                    }
-                }
-                let _ = tx.send(Ok(()));
-            });
+        for i in 0..2 {
+            let seed = SEEDS[(i + 2) % SEEDS.len()];
+            spawn_seed_reader(open(&c.dev0)?, i, seed, tx.clone())?;
         }
         for i in 0..2 {
-            let dev = open(&c.dev0)?;
-            let (stop, read_bytes, tx) = (stop.clone(), read_bytes.clone(), tx.clone());
-            waits += 1;
-            thread::spawn(move || {
-                let mut buf = vec![0u8; DMA_BOUND];
-                while !stop.load(Ordering::Relaxed) {
-                    match dev.read(&mut buf) {
-                        Ok(0) => {
-                            let _ = tx.send(Err(format!("DMA reader {i}: end of file")));
-                            return;
-                        }
-                        Ok(n) => {
-                            read_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("DMA reader {i}: {e}")));
-                            return;
-                        }
-                    }
-                }
-                let _ = tx.send(Ok(()));
-            });
+            let (stop, read_bytes) = (stop.clone(), read_bytes.clone());
+            spawn_dma_reader(open(&c.dev0)?, i, stop, read_bytes, tx.clone());
         }
-        {
-            let dev = open(&c.dev0)?;
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut s = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    s = s.wrapping_add(0x9e37_79b9);
-                    if dev.seed(s).is_err() || dev.next_u32().is_err() || dev.next_u64().is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+        spawn_disturber(open(&c.dev0)?, stop.clone());
         drop(tx);
-        let errs = collect(&rx, waits, 2, &stop, Duration::from_secs(60));
+        let errs = collect(&rx, 4, 2, &stop, Duration::from_secs(60));
         if !errs.is_empty() {
             return Err(format!("{path}: {}", errs.join("; ")));
         }
@@ -572,6 +518,89 @@ pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
         }
     }
     Ok(())
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A thread doing 20 SEED_READs of `seed`, each checked against the vector; sends its
+/// verdict.
+fn spawn_seed_reader(
+    dev: Device,
+    i: usize,
+    seed: u32,
+    tx: mpsc::Sender<Result<(), String>>,
+) -> TestResult {
+    const ITERS: u32 = 20;
+    let w = expected(Algorithm::Glibc, seed, 32)?;
+    thread::spawn(move || {
+        let mut out = vec![0u32; w.len()];
+        for it in 0..ITERS {
+            let r = dev.seed_read(seed, &mut out).map_err(|e| e.to_string());
+            let r = r.and_then(|()| {
+                let got: Vec<u64> = out.iter().map(|&v| u64::from(v)).collect();
+                check_seq(
+                    &format!("SEED_READ seed {seed:#x} iteration {it}"),
+                    &got,
+                    &w,
+                )
+            });
+            if let Err(e) = r {
+                let _ = tx.send(Err(format!("thread {i}: {e}: not atomic")));
+                return;
+            }
+        }
+        let _ = tx.send(Ok(()));
+    });
+    Ok(())
+}
+
+/// A thread reading 1 MiB at a time until `stop`, counting the bytes; sends its verdict.
+fn spawn_dma_reader(
+    dev: Device,
+    i: usize,
+    stop: Arc<AtomicBool>,
+    read_bytes: Arc<AtomicU64>,
+    tx: mpsc::Sender<Result<(), String>>,
+) {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; DMA_BOUND];
+        while !stop.load(Ordering::Relaxed) {
+            match dev.read(&mut buf) {
+                Ok(0) => {
+                    let _ = tx.send(Err(format!("DMA reader {i}: end of file")));
+                    return;
+                }
+                Ok(n) => {
+                    read_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("DMA reader {i}: {e}")));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Ok(()));
+    });
+}
+
+/// A thread reseeding and drawing through the classic ioctls until `stop`.
+fn spawn_disturber(dev: Device, stop: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        let mut s = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            s = s.wrapping_add(0x9e37_79b9);
+            if dev.seed(s).is_err() || dev.next_u32().is_err() || dev.next_u64().is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Wait for `waits` results; once the first `first` (the SEED_READ threads, which end on
