@@ -201,6 +201,16 @@ pub fn with_timeout<T: Send + 'static>(
     }
 }
 
+/// Sends on its channel when dropped: a thread holding one reports its end however it ends
+/// (so a test can wait until none of its calls can land in the next test).
+pub struct Signal(pub mpsc::Sender<()>);
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
 /// Poll `cond` every 50 ms until it holds or `limit` passes.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

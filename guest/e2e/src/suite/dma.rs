@@ -507,9 +507,16 @@ pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
             let (stop, read_bytes) = (stop.clone(), read_bytes.clone());
             spawn_dma_reader(open(&c.dev0)?, i, stop, read_bytes, tx.clone());
         }
-        spawn_disturber(open(&c.dev0)?, stop.clone());
+        let (disturber_done, disturber_end) = mpsc::channel();
+        spawn_disturber(open(&c.dev0)?, stop.clone(), Signal(disturber_done));
         drop(tx);
-        let errs = collect(&rx, 4, 2, &stop, Duration::from_secs(60));
+        let mut errs = collect(&rx, 4, 2, &stop, Duration::from_secs(60));
+        // None of its calls may land in the next test.
+        if disturber_end.recv_timeout(Duration::from_secs(10))
+            == Err(mpsc::RecvTimeoutError::Timeout)
+        {
+            errs.push("the disturbing thread did not stop within 10 s".into());
+        }
         if !errs.is_empty() {
             return Err(format!("{path}: {}", errs.join("; ")));
         }
@@ -590,9 +597,11 @@ fn spawn_dma_reader(
     });
 }
 
-/// A thread reseeding and drawing through the classic ioctls until `stop`.
-fn spawn_disturber(dev: Device, stop: Arc<AtomicBool>) {
+/// A thread reseeding and drawing through the classic ioctls until `stop`; `done` reports
+/// its end.
+fn spawn_disturber(dev: Device, stop: Arc<AtomicBool>, done: Signal) {
     thread::spawn(move || {
+        let _done = done;
         let mut s = 0u32;
         while !stop.load(Ordering::Relaxed) {
             s = s.wrapping_add(0x9e37_79b9);

@@ -138,10 +138,13 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
         });
     }
     // A disturber reseeding and drawing through the classic ioctls and read() in between.
+    // It reports its end, so that none of its calls can land in the next test.
+    let (disturber_done, disturber_end) = mpsc::channel::<()>();
     {
         let dev = Arc::new(open(&c.dev0)?);
         let stop = stop.clone();
         thread::spawn(move || {
+            let _done = Signal(disturber_done);
             let mut buf = [0u8; 64];
             let mut s = 0u32;
             while !stop.load(Ordering::Relaxed) {
@@ -178,6 +181,9 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    if disturber_end.recv_timeout(Duration::from_secs(10)) == Err(mpsc::RecvTimeoutError::Timeout) {
+        errs.push("the disturbing thread did not stop within 10 s".into());
+    }
     if errs.is_empty() {
         Ok(())
     } else {
