@@ -24,7 +24,7 @@
  * below 4 KiB, zerocopy from 4 KiB on. The DMA paths return at most 1 MiB
  * per call. hw_random reads ENTROPY; with DMA it is served from a pool of
  * two 4 KiB halves of host entropy: while one is handed out, a work item
- * refills the other by DMA, so that it never waits for the device.
+ * refills the other by DMA; a read that may not wait never sleeps.
  *
  * Locking: a per-device mutex makes every register sequence atomic with
  * respect to the other users of the device (ioctls, read(), hw_random); it
@@ -38,7 +38,8 @@
  * waits for a running open(), which is called under the misc lock), then
  * clears @base under the mutex, before devres unmaps the BAR: calls on files
  * that are still open then fail with -ENODEV, and the state is freed by the
- * last close.
+ * last close. It then stops the DMA engine and its interrupt, before devres
+ * frees the interrupt and the DMA buffers.
  */
 
 #include <linux/bitfield.h>
@@ -241,7 +242,8 @@ static const char * const my_rng_path_names[] = {
  * @read_path:  path of read(), set through sysfs
  * @dma:        the DMA engine is in use (the members below are set up)
  * @dev:        the PCI device, for DMA mappings
- * @regs:       BAR0 mapping for the interrupt handler, valid until its end
+ * @regs:       BAR0 mapping for the interrupt handler (unlike @base, never
+ *              cleared: devres frees the interrupt before unmapping BAR0)
  * @dma_done:   completed by the interrupt at the end of a command
  * @max_segs:   segments per command, DMA_MAX_SEGS (at most the list's size)
  * @max_bytes:  bytes per command, DMA_MAX_BYTES
@@ -1221,9 +1223,10 @@ static irqreturn_t my_rng_irq(int irq, void *data)
 }
 
 /*
- * Runs before devres frees the interrupt and the DMA buffers, and at remove()
- * (where the device is unlocked and unused): no more refills, the engine
- * stopped (a no-op unless a command runs), no more interrupts.
+ * Runs at remove(), once no command can start any more, or from devres after
+ * a failed probe; in both cases before the interrupt and the DMA buffers are
+ * freed: no more refills, the engine stopped (a no-op unless a command runs),
+ * no more interrupts.
  */
 static void my_rng_dma_stop(void *data)
 {
