@@ -433,11 +433,11 @@ pub fn json(rows: &[Measured], kernel: &str, hwrng_available: &str) -> serde_jso
 fn table_row(out: &mut dyn Write, m: &Measured) -> io::Result<()> {
     if m.calls == 0 {
         let e = m.error.as_deref().unwrap_or("no call completed");
-        return writeln!(out, "{:<36} unavailable: {e}", m.label);
+        return writeln!(out, "{:<44} unavailable: {e}", m.label);
     }
     writeln!(
         out,
-        "{:<36} {:>12.0} {:>10.2}{}",
+        "{:<44} {:>12.0} {:>10.2}{}",
         m.label,
         m.calls as f64 / m.seconds,
         m.bytes as f64 / m.seconds / 1e6,
@@ -477,7 +477,7 @@ pub fn run(
     let mut rows = rows(&sys, &env.zero);
     let total = rows.len();
     if !as_json {
-        writeln!(out, "{:<36} {:>12} {:>10}", "interface", "calls/s", "MB/s")?;
+        writeln!(out, "{:<44} {:>12} {:>10}", "interface", "calls/s", "MB/s")?;
     }
     let mut results = Vec::new();
     for (i, r) in rows.iter_mut().enumerate() {
