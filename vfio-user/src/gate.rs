@@ -351,6 +351,18 @@ impl Gate {
                 continue;
             }
             let no_reply = h.flags & flags::NO_REPLY != 0;
+            if h.command == cmd::DEVICE_GET_IRQ_INFO
+                && msg.len() == HEADER_SIZE + 16
+                && le32(&msg, HEADER_SIZE + 8) as usize >= backend::irqs().len()
+            {
+                // QEMU asks for the ERR and REQ interrupts, which the device does not have:
+                // an expected error, not a bad message (the crate would log it as an error).
+                debug!("{}: GET_IRQ_INFO of an absent interrupt", self.name);
+                if !no_reply && !send(client, &h.error_reply(libc::EINVAL).bytes()) {
+                    return Ok(Outcome::Disconnected);
+                }
+                continue;
+            }
             if let Err((errno, why)) = check(&h, &msg[HEADER_SIZE..], fds.len()) {
                 warn!(
                     "{}: bad message {} (command {}): {why}",

@@ -137,6 +137,14 @@ fn malformed_messages_get_error_replies() {
     assert_eq!(rep.flags & ERROR, ERROR);
     in_sync(&mut r);
 
+    // GET_IRQ_INFO: ERR and REQ are absent (QEMU asks; an error reply, quietly).
+    for index in [3u32, 4, 99] {
+        let mut b = Vec::new();
+        for v in [16, 0, index, 0] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        r.expect_error(7, &b, None, EINVAL);
+    }
     // SET_IRQS: no such interrupt, DATA_BOOL, eventfd count without descriptors, MSI-X.
     let ev = eventfd();
     r.expect_error(8, &set_irqs(0x24, 9, 0, 1), None, EINVAL);
