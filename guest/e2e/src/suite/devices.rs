@@ -80,8 +80,20 @@ pub(super) fn two_devices_independent(c: &Ctx) -> TestResult {
 
 // ---------------------------------------------------------------- unbind while open
 
-/// A thread drawing RAND until a call fails (sending its errno) or it is told to stop
-/// (sending `None`).
+/// One call of an unbind test's reader.
+type Call = Box<dyn FnMut(&Device) -> my_rng::Result<()> + Send>;
+
+/// What the reader of an unbind test does, one call at a time.
+pub(super) struct ReaderOp {
+    /// For messages: "RAND", "1 MiB read()".
+    pub name: &'static str,
+    /// Calls to see before unbinding (within 5 s).
+    pub min_calls: u64,
+    pub op: Call,
+}
+
+/// A thread doing `ReaderOp::op` until a call fails (sending its errno) or it is told to
+/// stop (sending `None`).
 struct Reader {
     count: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -89,7 +101,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn(dev: Arc<Device>) -> Reader {
+    fn spawn(dev: Arc<Device>, mut op: Call) -> Reader {
         let count = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, done) = mpsc::channel::<Option<i32>>();
@@ -99,8 +111,8 @@ impl Reader {
                 let _ = tx.send(None);
                 return;
             }
-            match dev.next_u32() {
-                Ok(_) => {
+            match op(&dev) {
+                Ok(()) => {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -128,6 +140,21 @@ fn write_bounded(what: &str, file: &Path, addr: &str) -> Result<std::io::Result<
 }
 
 pub(super) fn unbind_while_open(c: &Ctx) -> TestResult {
+    let rand = ReaderOp {
+        name: "RAND",
+        min_calls: 100,
+        op: Box::new(|d| d.next_u32().map(drop)),
+    };
+    unbind_while(c, rand, |_| Ok(()))
+}
+
+/// Unbind the second device while a reader runs `op` on it; `rebound` checks the node that
+/// comes back after the bind (beyond the glibc sequence).
+pub(super) fn unbind_while(
+    c: &Ctx,
+    op: ReaderOp,
+    rebound: impl FnOnce(&Device) -> TestResult,
+) -> TestResult {
     let misc = c.sys.misc_dir_for_node(&c.dev1);
     let pci = c
         .sys
@@ -144,12 +171,13 @@ pub(super) fn unbind_while_open(c: &Ctx) -> TestResult {
     let dev = Arc::new(open(&c.dev1)?);
     glibc_starts("before unbind", &dev, 0)?;
 
-    let reader = Reader::spawn(dev.clone());
-    if !wait_for(Duration::from_secs(5), || reader.calls() >= 100) {
+    let reader = Reader::spawn(dev.clone(), op.op);
+    if !wait_for(Duration::from_secs(5), || reader.calls() >= op.min_calls) {
         reader.stop();
         return Err(format!(
-            "reader made only {} RAND calls in 5 s before unbind",
-            reader.calls()
+            "reader made only {} {} calls in 5 s before unbind",
+            reader.calls(),
+            op.name
         ));
     }
     match write_bounded("unbind", &unbind, &addr) {
@@ -165,7 +193,7 @@ pub(super) fn unbind_while_open(c: &Ctx) -> TestResult {
             ));
         }
     }
-    let mut errs = enodev_after_unbind(&dev, &reader);
+    let mut errs = enodev_after_unbind(&dev, &reader, op.name);
     drop(dev); // close (the reader has exited or been told to stop)
 
     match write_bounded("bind", &bind, &addr) {
@@ -179,7 +207,7 @@ pub(super) fn unbind_while_open(c: &Ctx) -> TestResult {
             return Err(errs.join("; "));
         }
     }
-    if let Err(e) = rebound_node_works(c, &addr) {
+    if let Err(e) = rebound_node_works(c, &addr, rebound) {
         errs.push(e);
     }
     if errs.is_empty() {
@@ -191,7 +219,7 @@ pub(super) fn unbind_while_open(c: &Ctx) -> TestResult {
 
 /// After the unbind: the reader ended with ENODEV, and the stale file keeps answering ENODEV
 /// without touching the (gone) device.
-fn enodev_after_unbind(dev: &Device, reader: &Reader) -> Vec<String> {
+fn enodev_after_unbind(dev: &Device, reader: &Reader, name: &str) -> Vec<String> {
     let mut errs = Vec::new();
     match reader.done.recv_timeout(Duration::from_secs(10)) {
         Ok(Some(e)) if e == libc::ENODEV => {}
@@ -199,10 +227,9 @@ fn enodev_after_unbind(dev: &Device, reader: &Reader) -> Vec<String> {
         Ok(None) => errs.push("reader stopped without an error".into()),
         Err(mpsc::RecvTimeoutError::Timeout) => {
             reader.stop();
-            errs.push(
-                "reader still running 10 s after unbind: RAND never failed with ENODEV (or hung)"
-                    .into(),
-            );
+            errs.push(format!(
+                "reader still running 10 s after unbind: {name} never failed with ENODEV (or hung)"
+            ));
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => errs.push("reader thread panicked".into()),
     }
@@ -223,8 +250,12 @@ fn enodev_after_unbind(dev: &Device, reader: &Reader) -> Vec<String> {
 }
 
 /// After the bind: the node comes back (possibly under another name if minors were
-/// reshuffled) and starts the glibc sequence.
-fn rebound_node_works(c: &Ctx, addr: &str) -> TestResult {
+/// reshuffled), starts the glibc sequence and passes `check`.
+fn rebound_node_works(
+    c: &Ctx,
+    addr: &str,
+    check: impl FnOnce(&Device) -> TestResult,
+) -> TestResult {
     let mut node = None;
     let found = wait_for(Duration::from_secs(10), || {
         node = c
@@ -242,5 +273,6 @@ fn rebound_node_works(c: &Ctx, addr: &str) -> TestResult {
     };
     let dev = open(&node)?;
     let _restore = RestoreGlibc(&dev);
-    glibc_starts(&format!("{} after rebind", node.display()), &dev, 0x42)
+    glibc_starts(&format!("{} after rebind", node.display()), &dev, 0x42)?;
+    check(&dev).map_err(|e| format!("{} after rebind: {e}", node.display()))
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use my_rng::{Algorithm, Device};
 use my_rng_spec::vectors::{Block, COUNT, SEEDS};
 
+use super::devices::{unbind_while, ReaderOp};
 use super::{open, Ctx};
 use crate::util::*;
 
@@ -476,6 +477,38 @@ pub(super) fn read_partly_bad_buffers(c: &Ctx) -> TestResult {
                 untouched(&format!("{what}: the guard page"), last)?;
             }
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- unbind
+
+/// Unbind the second device while 1 MiB reads run on it through each DMA path: the reader
+/// ends with ENODEV (no hang, and kmsg-clean sees no oops), and the rebound device reads the
+/// vectors again by DMA.
+pub(super) fn unbind_while_dma_reading(c: &Ctx) -> TestResult {
+    for path in ["bounce", "zerocopy"] {
+        let attr = c.sys.misc_dir_for_node(&c.dev1).join("read_path");
+        fs::write(&attr, path)
+            .map_err(|e| format!("writing {path:?} to {}: {e}", attr.display()))?;
+        let mut buf = vec![0u8; DMA_BOUND];
+        let reader = ReaderOp {
+            name: "1 MiB read()",
+            min_calls: 3,
+            op: Box::new(move |d| d.read(&mut buf).map(drop)),
+        };
+        unbind_while(c, reader, |dev| {
+            // A new device instance: read_path is back to auto, and DMA works.
+            start(dev, Algorithm::Xoshiro256pp, 1)?;
+            let mut got = vec![0u8; 8 * COUNT];
+            ctx("read", dev.fill_bytes(&mut got))?;
+            compare(
+                "read()",
+                &got,
+                &stream(Algorithm::Xoshiro256pp, 1, 8 * COUNT)?,
+            )
+        })
+        .map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
 }

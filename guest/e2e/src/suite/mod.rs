@@ -61,8 +61,8 @@ fn d(name: impl Into<String>, f: impl Fn(&Ctx) -> TestResult + Send + Sync + 'st
     }
 }
 
-/// Every test, in run order. `unbind-while-open` is the only destructive one and runs last
-/// but for `kmsg-clean`, which then also sees anything the unbind/bind cycle logged.
+/// Every test, in run order. The unbind tests are the only destructive ones and run last but
+/// for `kmsg-clean`, which then also sees anything the unbind/bind cycles logged.
 pub fn all() -> Vec<Test> {
     let mut v = vec![
         t("classic-seed-0", |c| ioctls::classic_sequence(c, 0)),
@@ -123,6 +123,11 @@ pub fn all() -> Vec<Test> {
             min_limit: Duration::from_secs(120),
             ..t("unbind-while-open", devices::unbind_while_open)
         },
+        // Two unbind/bind cycles, each like unbind-while-open.
+        Test {
+            min_limit: Duration::from_secs(240),
+            ..d("dma-unbind-while-reading", dma::unbind_while_dma_reading)
+        },
         t("kmsg-clean", kmsg::kmsg_clean),
     ]);
     v
@@ -171,7 +176,8 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), names.len());
         assert_eq!(names.last().map(String::as_str), Some("kmsg-clean"));
-        assert_eq!(names[names.len() - 2], "unbind-while-open");
+        assert_eq!(names[names.len() - 3], "unbind-while-open");
+        assert_eq!(names[names.len() - 2], "dma-unbind-while-reading");
         assert!(names.contains(&"algo-vectors-chacha20".to_string()));
     }
 
