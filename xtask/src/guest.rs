@@ -47,7 +47,8 @@ pub fn build() -> Result<Binaries> {
     Ok(b)
 }
 
-/// A newc-format cpio archive written in memory (the kernel unpacks it as the initramfs).
+/// The initramfs under construction: a newc cpio archive in memory (written by the `cpio`
+/// crate), which creates each directory once and numbers the inodes.
 #[derive(Default)]
 pub struct Cpio {
     buf: Vec<u8>,
@@ -56,67 +57,49 @@ pub struct Cpio {
 }
 
 impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
+    fn entry(&mut self, entry: cpio::NewcBuilder, data: &[u8]) -> Result<()> {
         self.ino += 1;
-        let name_z = format!("{name}\0");
-        let hdr = format!(
-            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len(),
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name_z.len(),
-            0
-        );
-        self.buf.extend_from_slice(hdr.as_bytes());
-        self.buf.extend_from_slice(name_z.as_bytes());
-        self.pad();
-        self.buf.extend_from_slice(data);
-        self.pad();
+        let size = u32::try_from(data.len()).context("initramfs member over 4 GiB")?;
+        let mut w = entry.ino(self.ino).write(&mut self.buf, size);
+        w.write_all(data)?;
+        w.finish()?;
+        Ok(())
     }
 
-    fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
-    }
-
-    pub fn dir(&mut self, name: &str) {
+    pub fn dir(&mut self, name: &str) -> Result<()> {
         if self.dirs.insert(name.to_string()) {
-            self.entry(name, 0o040755, &[], (0, 0));
+            self.entry(cpio::NewcBuilder::new(name).mode(0o040755), &[])?;
         }
+        Ok(())
     }
 
     /// Creates the missing parent directories of `path`.
-    pub fn parents(&mut self, path: &str) {
+    pub fn parents(&mut self, path: &str) -> Result<()> {
         let mut at = 0;
         while let Some(i) = path[at..].find('/') {
-            self.dir(&path[..at + i]);
+            self.dir(&path[..at + i])?;
             at += i + 1;
         }
+        Ok(())
     }
 
-    pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.entry(name, 0o100000 | mode, data, (0, 0));
+    pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> Result<()> {
+        self.entry(cpio::NewcBuilder::new(name).mode(0o100000 | mode), data)
     }
 
-    pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
-        self.entry(name, 0o020600, &[], (major, minor));
+    pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) -> Result<()> {
+        let e = cpio::NewcBuilder::new(name)
+            .mode(0o020600)
+            .rdev_major(major)
+            .rdev_minor(minor);
+        self.entry(e, &[])
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[], (0, 0));
-        while !self.buf.len().is_multiple_of(512) {
-            self.buf.push(0);
-        }
-        self.buf
+    /// The archive with its trailer, padded to whole 512-byte blocks as cpio(1) writes it.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        let mut buf = cpio::newc::trailer(self.buf)?;
+        buf.resize(buf.len().next_multiple_of(512), 0);
+        Ok(buf)
     }
 }
 
@@ -172,39 +155,39 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
         "lib",
         "lib/modules",
     ] {
-        c.dir(d);
+        c.dir(d)?;
     }
     // The kernel opens /dev/console before devtmpfs is mounted.
-    c.char_dev("dev/console", 5, 1);
+    c.char_dev("dev/console", 5, 1)?;
     c.file(
         "init",
         0o755,
         &fs::read(repo_root().join("guest/initramfs/init"))?,
-    );
-    c.file("bin/busybox", 0o755, &read_exec(Path::new(BUSYBOX))?);
-    c.file("bin/my-rng", 0o755, &read_exec(&b.my_rng)?);
-    c.file("bin/my-rng-e2e", 0o755, &read_exec(&b.e2e)?);
-    c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?);
+    )?;
+    c.file("bin/busybox", 0o755, &read_exec(Path::new(BUSYBOX))?)?;
+    c.file("bin/my-rng", 0o755, &read_exec(&b.my_rng)?)?;
+    c.file("bin/my-rng-e2e", 0o755, &read_exec(&b.e2e)?)?;
+    c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?)?;
     if let Some(m) = module {
-        c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?);
+        c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?)?;
     }
     let rngtest = rngtest()?;
-    c.file("bin/rngtest", 0o755, &read_exec(&rngtest)?);
+    c.file("bin/rngtest", 0o755, &read_exec(&rngtest)?)?;
     for lib in shared_libs(&rngtest)? {
         let name = lib.to_string_lossy().trim_start_matches('/').to_string();
-        c.parents(&name);
+        c.parents(&name)?;
         // ldd names symlinks (libc.so.6): store the file they point to under that name.
-        c.file(&name, 0o755, &fs::read(&lib)?);
+        c.file(&name, 0o755, &fs::read(&lib)?)?;
     }
     for e in extra {
         let name = e
             .file_name()
             .context("extra program without a file name")?
             .to_string_lossy();
-        c.file(&format!("usr/bin/user/{name}"), 0o755, &read_exec(e)?);
+        c.file(&format!("usr/bin/user/{name}"), 0o755, &read_exec(e)?)?;
     }
     let path = out_dir().join("initramfs.cpio");
-    fs::File::create(&path)?.write_all(&c.finish())?;
+    fs::File::create(&path)?.write_all(&c.finish()?)?;
     manifest::update("guest", |m| {
         m["initramfs"] = path.display().to_string().into();
     })?;
@@ -214,31 +197,96 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    /// Name, mode, (rdev major, minor) and data of one entry.
+    type Entry = (String, u32, (u32, u32), Vec<u8>);
+
+    /// Every entry before the trailer, read back with the crate's reader.
+    fn entries(archive: &[u8]) -> Vec<Entry> {
+        let mut out = Vec::new();
+        let mut rest = archive;
+        loop {
+            let mut r = cpio::NewcReader::new(rest).unwrap();
+            let e = r.entry().clone();
+            if e.is_trailer() {
+                break;
+            }
+            let mut data = Vec::new();
+            r.read_to_end(&mut data).unwrap();
+            out.push((
+                e.name().to_string(),
+                e.mode(),
+                (e.rdev_major(), e.rdev_minor()),
+                data,
+            ));
+            rest = r.finish().unwrap();
+        }
+        out
+    }
 
     #[test]
     fn cpio_layout() {
         let mut c = Cpio::default();
-        c.file("init", 0o755, b"abc");
-        let out = c.finish();
+        c.file("init", 0o755, b"abc").unwrap();
+        let out = c.finish().unwrap();
+        // What the kernel's initramfs unpacker reads: the newc magic, the mode as the second
+        // field (regular file 0755), the name right after the 110-byte header, the data
+        // 4-byte aligned after it.
         assert_eq!(&out[..6], b"070701");
-        // mode field (second field) of the first entry: regular file 0755.
         assert_eq!(&out[14..22], b"000081ed");
-        // name "init\0" starts right after the 110-byte header; data is 4-byte aligned.
         assert_eq!(&out[110..115], b"init\0");
         assert_eq!(&out[116..119], b"abc");
         assert_eq!(out.len() % 512, 0);
-        let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("TRAILER!!!"));
+        assert!(String::from_utf8_lossy(&out).contains("TRAILER!!!"));
+    }
+
+    #[test]
+    fn cpio_entries_read_back() {
+        let mut c = Cpio::default();
+        c.dir("dev").unwrap();
+        c.char_dev("dev/console", 5, 1).unwrap();
+        c.file("bin/x", 0o755, b"12345").unwrap();
+        c.file("lib/m.ko", 0o644, b"").unwrap();
+        let out = c.finish().unwrap();
+        let e = entries(&out);
+        let want =
+            |n: &str, m: u32, rdev: (u32, u32), d: &[u8]| (n.to_string(), m, rdev, d.to_vec());
+        assert_eq!(
+            e,
+            vec![
+                want("dev", 0o040755, (0, 0), b""),
+                want("dev/console", 0o020600, (5, 1), b""),
+                want("bin/x", 0o100755, (0, 0), b"12345"),
+                want("lib/m.ko", 0o100644, (0, 0), b""),
+            ]
+        );
+    }
+
+    #[test]
+    fn cpio_inodes_unique() {
+        let mut c = Cpio::default();
+        c.file("a", 0o644, b"1").unwrap();
+        c.file("b", 0o644, b"2").unwrap();
+        let out = c.finish().unwrap();
+        let first = cpio::NewcReader::new(&out[..]).unwrap();
+        let ino_a = first.entry().ino();
+        let second = cpio::NewcReader::new(first.finish().unwrap()).unwrap();
+        // The kernel links entries with equal inode numbers and nlink > 1 as hard links: each
+        // entry gets its own number.
+        assert_ne!(ino_a, second.entry().ino());
     }
 
     #[test]
     fn cpio_parents_once() {
         let mut c = Cpio::default();
-        c.dir("lib");
-        c.parents("lib/x86_64-linux-gnu/libc.so.6");
-        c.parents("lib/x86_64-linux-gnu/libm.so.6");
-        let text = String::from_utf8_lossy(&c.finish()).into_owned();
-        assert_eq!(text.matches("lib\0").count(), 1);
-        assert_eq!(text.matches("lib/x86_64-linux-gnu\0").count(), 1);
+        c.dir("lib").unwrap();
+        c.parents("lib/x86_64-linux-gnu/libc.so.6").unwrap();
+        c.parents("lib/x86_64-linux-gnu/libm.so.6").unwrap();
+        let names: Vec<String> = entries(&c.finish().unwrap())
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(names, ["lib", "lib/x86_64-linux-gnu"]);
     }
 }

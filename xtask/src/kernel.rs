@@ -14,8 +14,13 @@ use std::process::Command;
 /// The kernel series the guest runs (one constant: bump it when Debian moves on).
 pub const SERIES: &str = "7.3";
 pub const SOURCE_VERSION: &str = "7.3.4-1~bpo13+1";
-/// Debian's rust-src matching the rustup toolchain (must equal `rustc --version`).
+/// Debian's rust-src, the kernel's RUST_LIB_SRC: the kernel compiles `core` and `alloc` from
+/// it with the host's rustc, which accepts only its own version's library source.
 pub const RUST_SRC_VERSION: &str = "1.95.0+dfsg1-2~bpo13+1";
+/// The rustc the kernel build needs: exactly the version of RUST_SRC_VERSION. Stated and
+/// checked (check_rustc) rather than pinned in a rust-toolchain.toml, which would make rustup
+/// try to download that toolchain on machines that have only `stable`, and would pin the whole
+/// workspace, not just the kernel build.
 pub const RUSTC_VERSION: &str = "1.95.0";
 pub const BINDGEN_VERSION: &str = "0.72.1";
 pub const LLVM: &str = "LLVM=-19";
@@ -23,8 +28,34 @@ pub const LLVM: &str = "LLVM=-19";
 pub const OLD_SOURCE: &str = "linux-source-6.1";
 
 pub struct Tree {
+    /// The source tree: pristine + the driver.
     pub work: PathBuf,
+    /// `make O=` output.
     pub build: PathBuf,
+    /// Where linux/c is built as the out-of-tree module.
+    pub module_dir: PathBuf,
+}
+
+impl Tree {
+    /// The tree for the guest kernel series, in the cache (built or not).
+    fn new() -> Tree {
+        let root = cache_dir().join(format!("linux-{SERIES}"));
+        Tree {
+            work: root.join("src"),
+            build: root.join("build"),
+            module_dir: root.join("module"),
+        }
+    }
+
+    /// The guest kernel image (driver built in).
+    pub fn bzimage(&self) -> PathBuf {
+        self.build.join("arch/x86/boot/bzImage")
+    }
+
+    /// The driver as the out-of-tree module.
+    pub fn module(&self) -> PathBuf {
+        self.module_dir.join("my_rng.ko")
+    }
 }
 
 /// The linux/ component: integration.txt edits plus the driver and uapi header under linux/c.
@@ -110,12 +141,24 @@ pub fn old_pristine() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Fails at once, before any download or build, if the host's rustc is not RUSTC_VERSION.
+pub fn check_rustc() -> Result<()> {
+    let rustc = crate::util::output(Command::new("rustc").arg("--version"))?;
+    let version = rustc.split_whitespace().nth(1).unwrap_or_default();
+    if version != RUSTC_VERSION {
+        bail!(
+            "the guest kernel's Rust needs rustc {RUSTC_VERSION} exactly (it compiles Debian's \
+             rust-src {RUST_SRC_VERSION}); found `{}`: install it with \
+             `rustup toolchain install {RUSTC_VERSION}` and select it (`rustup default \
+             {RUSTC_VERSION}` or RUSTUP_TOOLCHAIN={RUSTC_VERSION})",
+            rustc.trim()
+        );
+    }
+    Ok(())
+}
+
 /// rust-src for RUST_LIB_SRC and bindgen: the Rust-for-Linux toolchain that builds 7.3 here.
 fn rust_toolchain() -> Result<(PathBuf, PathBuf)> {
-    let rustc = crate::util::output(Command::new("rustc").arg("--version"))?;
-    if !rustc.contains(RUSTC_VERSION) {
-        bail!("the kernel's Rust needs rustc {RUSTC_VERSION} (rust-src {RUST_SRC_VERSION}); found {rustc}");
-    }
     let src = cache_dir().join(format!("rust-src-{RUSTC_VERSION}"));
     let lib = src.join(format!("usr/src/rustc-{RUSTC_VERSION}/library"));
     if !lib.join("core").exists() {
@@ -177,25 +220,21 @@ fn fragments() -> Result<Vec<PathBuf>> {
 
 /// Builds bzImage (driver built in) and the out-of-tree my_rng.ko; records them in the manifest.
 pub fn build() -> Result<Tree> {
+    check_rustc()?;
     let pristine = pristine()?;
     let (lib, bin) = rust_toolchain()?;
-    let root = cache_dir().join(format!("linux-{SERIES}"));
-    let work = root.join("src");
-    if !work.join(".copied").exists() {
+    let t = Tree::new();
+    if !t.work.join(".copied").exists() {
         step("Creating the kernel work tree (hard-linked copy)");
-        let _ = fs::remove_dir_all(&work);
-        fs::create_dir_all(&root)?;
-        run(Command::new("cp").arg("-al").arg(&pristine).arg(&work))?;
-        fs::write(work.join(".copied"), "")?;
+        let _ = fs::remove_dir_all(&t.work);
+        fs::create_dir_all(t.work.parent().context("work tree at /")?)?;
+        run(Command::new("cp").arg("-al").arg(&pristine).arg(&t.work))?;
+        fs::write(t.work.join(".copied"), "")?;
     }
-    let n = component()?.apply(&pristine, &work)?;
+    let n = component()?.apply(&pristine, &t.work)?;
     if n > 0 {
         note(&format!("{n} driver file(s) updated in the kernel tree"));
     }
-    let t = Tree {
-        work,
-        build: root.join("build"),
-    };
     configure(&t, &lib, &bin)?;
     step(&format!(
         "Building the Linux {SERIES} guest kernel (first time ~16 CPU-minutes, then incremental)"
@@ -205,7 +244,7 @@ pub fn build() -> Result<Tree> {
         make(&t, &lib, &bin).args(["bzImage", "modules"]),
         &cache_dir().join("logs/kernel-build.log"),
     )?;
-    let ko = build_module(&t, &lib, &bin)?;
+    build_module(&t, &lib, &bin)?;
     let release = read(&t.build.join("include/config/kernel.release"))?
         .trim()
         .to_string();
@@ -213,14 +252,9 @@ pub fn build() -> Result<Tree> {
         m["series"] = SERIES.into();
         m["release"] = release.into();
         m["source_package"] = format!("linux-source-{SERIES} {SOURCE_VERSION}").into();
-        m["bzimage"] = t
-            .build
-            .join("arch/x86/boot/bzImage")
-            .display()
-            .to_string()
-            .into();
+        m["bzimage"] = t.bzimage().display().to_string().into();
         m["build_dir"] = t.build.display().to_string().into();
-        m["module"] = ko.display().to_string().into();
+        m["module"] = t.module().display().to_string().into();
     })?;
     Ok(t)
 }
@@ -272,17 +306,15 @@ fn configure(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
 }
 
 /// Builds linux/c as the out-of-tree module my_rng.ko against the guest kernel.
-fn build_module(t: &Tree, lib: &Path, bin: &Path) -> Result<PathBuf> {
-    let dir = cache_dir().join(format!("linux-{SERIES}/module"));
-    sync_dir(&repo_root().join("linux/c"), &dir)?;
+fn build_module(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
+    sync_dir(&repo_root().join("linux/c"), &t.module_dir)?;
     step("Building the out-of-tree module my_rng.ko");
     run_logged(
         make(t, lib, bin)
-            .arg(format!("M={}", dir.display()))
+            .arg(format!("M={}", t.module_dir.display()))
             .arg("modules"),
         &cache_dir().join("logs/module-build.log"),
-    )?;
-    Ok(dir.join("my_rng.ko"))
+    )
 }
 
 /// Copies a source folder into a build folder, rewriting only changed files.

@@ -4,6 +4,7 @@
 
 use crate::integrate::Component;
 use crate::util::{note, repo_root, run, step};
+use crate::{kernel, qemu};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,38 @@ pub struct Deliverable {
     /// Upstream tree the change set is computed against (the nearest one reachable here).
     pub base: PathBuf,
     pub base_name: String,
+}
+
+/// The two deliverables: the device for QEMU 8.2.0-rc2, the driver for Linux 6.6.4.
+pub fn deliverables() -> Result<Vec<Deliverable>> {
+    let (qv, qemu_base) = qemu::pristine(qemu::MAIN_VERSIONS)?;
+    let linux_base = kernel::pristine()?;
+    Ok(vec![
+        Deliverable {
+            file: "qemu-8.2.0-rc2.patch",
+            target: "qemu-8.2.0-rc2",
+            component: qemu::component()?,
+            base: qemu_base,
+            base_name: format!("QEMU {qv} (Debian source)"),
+        },
+        Deliverable {
+            file: "linux-6.6.4.patch",
+            target: "linux-6.6.4",
+            component: kernel::component()?,
+            base: linux_base,
+            base_name: format!("Linux {} (Debian linux-source)", kernel::SOURCE_VERSION),
+        },
+    ])
+}
+
+/// The committed patch for the QEMU side.
+pub fn qemu_patch() -> PathBuf {
+    repo_root().join("patches/qemu-8.2.0-rc2.patch")
+}
+
+/// The committed patch for the Linux side.
+pub fn linux_patch() -> PathBuf {
+    repo_root().join("patches/linux-6.6.4.patch")
 }
 
 /// Renders one patch.

@@ -288,3 +288,37 @@ pub fn warning_gate(t: &Tree) -> Result<()> {
         .current_dir(&t.build))
     .with_context(|| format!("my-rng.c has warnings on QEMU {}", t.version))
 }
+
+/// QEMU's own checkpatch.pl on the device and its qtest. Returns how many files it checked.
+pub fn checkpatch() -> Result<usize> {
+    let (_, tree) = pristine(MAIN_VERSIONS)?;
+    let component = component()?;
+    // Paths as in the QEMU tree: checkpatch's rules depend on them (tests/ may use
+    // g_assert_cmpint() and friends).
+    let files: Vec<String> = component
+        .new_files
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .filter(|p| p.ends_with(".c") || p.ends_with(".h"))
+        .collect();
+    let out = Command::new("perl")
+        .current_dir(&component.dir)
+        .arg(tree.join("scripts/checkpatch.pl"))
+        .arg("--no-tree")
+        .arg("-f")
+        .args(&files)
+        .output()
+        .context("running QEMU checkpatch")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        for l in text
+            .lines()
+            .filter(|l| l.starts_with("ERROR") || l.starts_with("WARNING"))
+        {
+            note(l);
+        }
+        bail!("QEMU checkpatch.pl reports problems");
+    }
+    step("QEMU checkpatch clean");
+    Ok(files.len())
+}

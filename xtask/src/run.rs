@@ -1,0 +1,76 @@
+//! `cargo xtask build`, `run` and `shell`: build what a boot needs, then boot it.
+
+use crate::{apt, checks, guest, kernel, qemu, vm};
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// my_rng devices in every boot: the tests need two independent ones.
+pub const DEVICES: usize = 2;
+
+/// The boot description for built components: packs the initramfs (the module and the user's
+/// `extra` programs included).
+pub fn vm(
+    q: &qemu::Tree,
+    k: &kernel::Tree,
+    g: &guest::Binaries,
+    extra: &[PathBuf],
+) -> Result<vm::Vm> {
+    let initramfs = guest::initramfs(g, Some(&k.module()), extra)?;
+    Ok(vm::Vm {
+        qemu: q.binary(),
+        kernel: k.bzimage(),
+        initramfs,
+        devices: DEVICES,
+    })
+}
+
+/// Builds everything a boot needs; returns the VM description.
+pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
+    apt::ensure_host_packages()?;
+    // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
+    kernel::check_rustc()?;
+    let q = qemu::build()?;
+    let k = kernel::build()?;
+    let g = guest::build()?;
+    vm(&q, &k, &g, extra)
+}
+
+/// `cargo xtask run`: what a user wants to see first.
+pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
+    let vm = build_all(extra)?;
+    let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
+    let run = vm.boot(accel, "run", Duration::from_secs(300), true)?;
+    println!("\n--- host verdict (accelerator: {}) ---", run.accel.name());
+    let mut bad = 0;
+    let mut report = |name: &str, r: Result<String>| match r {
+        Ok(s) => println!("ok   {name}: {s}"),
+        Err(e) => {
+            bad += 1;
+            println!("FAIL {name}: {e:#}");
+        }
+    };
+    let get = |k: &str| run.step(k);
+    report("pci", checks::pci(&get("pci").0, vm.devices));
+    report(
+        "driver self-test",
+        checks::selftest(&get("selftest").0, vm.devices),
+    );
+    let (t, rc) = get("rawmmio");
+    report("raw MMIO (devmem)", checks::raw_mmio(&t, rc));
+    let (t, rc) = get("my-app");
+    report("seed app", checks::app_output(&t, rc, 0));
+    let (t, rc) = get("demo");
+    report("my-rng demo", checks::app_output(&t, rc, 0));
+    if bad > 0 {
+        bail!("{bad} check(s) failed");
+    }
+    Ok(())
+}
+
+/// `cargo xtask shell`: an interactive guest.
+pub fn shell(extra: &[PathBuf], tcg: bool) -> Result<()> {
+    let vm = build_all(extra)?;
+    let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
+    vm.shell(accel)
+}

@@ -1,0 +1,291 @@
+//! `cargo xtask test`: the whole suite, in stages. Each stage runs its checks, prints one
+//! `PASS`/`FAIL` line per check and hands on what later stages need; a failed build fails its
+//! own check and the checks that need it, and the suite goes on so the summary is complete.
+//! A new boot of the guest is one more stage function built on `boot()`.
+
+use crate::util::{cache_dir, repo_root};
+use crate::{apt, checks, guest, kernel, patches, qemu, run, vectors, vm};
+use anyhow::{anyhow, bail, ensure, Result};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Time limit of one full guest boot (TCG is slow; the guest normally needs a few minutes).
+const BOOT_LIMIT: Duration = Duration::from_secs(900);
+
+/// Counts the results; one line per check.
+struct Suite {
+    passed: usize,
+    failed: usize,
+    start: Instant,
+}
+
+impl Suite {
+    fn check(&mut self, name: &str, f: impl FnOnce() -> Result<String>) -> bool {
+        let t = Instant::now();
+        match f() {
+            Ok(detail) => {
+                self.passed += 1;
+                println!("PASS {name} ({} s): {detail}", t.elapsed().as_secs());
+                true
+            }
+            Err(e) => {
+                self.failed += 1;
+                println!("FAIL {name} ({} s): {e:#}", t.elapsed().as_secs());
+                false
+            }
+        }
+    }
+
+    /// A build as a check: its product if it succeeded.
+    fn build<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<T>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Option<T> {
+        let mut product = None;
+        self.check(name, || {
+            let t = f()?;
+            let d = detail(&t);
+            product = Some(t);
+            Ok(d)
+        });
+        product
+    }
+}
+
+/// Runs every stage; exits non-zero if any check failed.
+pub fn run() -> Result<()> {
+    let mut s = Suite {
+        passed: 0,
+        failed: 0,
+        start: Instant::now(),
+    };
+    host(&mut s)?;
+    let q = device(&mut s);
+    deliverable_patches(&mut s);
+    let k = driver(&mut s);
+    let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
+    builtin_boot(&mut s, &guest);
+    module_boot(&mut s, &guest);
+    println!(
+        "\nsuite finished in {} s (cache: {})",
+        s.start.elapsed().as_secs(),
+        cache_dir().display()
+    );
+    println!("{} passed, {} failed", s.passed, s.failed);
+    if s.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<String> {
+    crate::util::run(
+        Command::new(env!("CARGO"))
+            .current_dir(repo_root())
+            .args(args),
+    )?;
+    Ok(format!("cargo {}", args.join(" ")))
+}
+
+/// Host: packages, then the Rust gates and the generated files.
+fn host(s: &mut Suite) -> Result<()> {
+    if !s.check("host packages", || {
+        apt::ensure_host_packages().map(|_| "installed".into())
+    }) {
+        bail!("cannot continue without the host packages");
+    }
+    s.check("rustfmt", || cargo(&["fmt", "--all", "--", "--check"]));
+    s.check("clippy", || {
+        cargo(&[
+            "clippy",
+            "--quiet",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    });
+    s.check("cargo unit and oracle tests", || {
+        cargo(&["test", "--quiet", "--workspace", "--all-features"])
+    });
+    s.check("vectors up to date", || vectors::write(true));
+    Ok(())
+}
+
+/// The device: QEMU builds with it, warning-free on both QEMU versions, qtest, checkpatch.
+fn device(s: &mut Suite) -> Option<qemu::Tree> {
+    let q = s.build("QEMU build with my_rng", qemu::build, |t| {
+        format!("QEMU {}", t.version)
+    });
+    if let Some(t) = &q {
+        s.check("device compiles without warnings (QEMU main)", || {
+            qemu::warning_gate(t).map(|_| format!("QEMU {}", t.version))
+        });
+        s.check("qtest", || qemu::qtest(t));
+    }
+    s.check("device compiles on older QEMU", || {
+        qemu::compat_check().map(|v| format!("QEMU {}", v.join(", ")))
+    });
+    s.check("QEMU checkpatch", || {
+        qemu::checkpatch().map(|n| format!("{n} file(s) clean"))
+    });
+    q
+}
+
+/// The deliverable patches: current, and applying cleanly to every tree within reach.
+fn deliverable_patches(s: &mut Suite) {
+    s.check("patches up to date", || {
+        patches::generate(&patches::deliverables()?, true)
+            .map(|_| "patches/ matches `cargo xtask patches`".into())
+    });
+    s.check("QEMU patch applies", || {
+        let mut done = Vec::new();
+        for vs in [qemu::MAIN_VERSIONS, qemu::COMPAT_VERSIONS] {
+            let (v, tree) = qemu::pristine(vs)?;
+            patches::dry_run(&patches::qemu_patch(), &tree)?;
+            done.push(v);
+        }
+        Ok(format!(
+            "patch -p1 --dry-run clean on QEMU {}",
+            done.join(", ")
+        ))
+    });
+    s.check("Linux patch applies", || {
+        patches::dry_run(&patches::linux_patch(), &kernel::pristine()?)?;
+        patches::dry_run(&patches::linux_patch(), &kernel::old_pristine()?)?;
+        Ok(format!(
+            "patch -p1 --dry-run clean on Linux {} and 6.1",
+            kernel::SERIES
+        ))
+    });
+}
+
+/// The driver: the guest kernel (whose build starts by checking rustc, see
+/// kernel::RUSTC_VERSION), Debian's older headers, checkpatch.
+fn driver(s: &mut Suite) -> Option<kernel::Tree> {
+    let k = s.build(
+        "guest kernel build (driver built in + my_rng.ko)",
+        kernel::build,
+        |_| format!("Linux {}", kernel::SERIES),
+    );
+    s.check("driver compiles on Debian 6.1 and 6.12 headers", || {
+        kernel::compat_check().map(|v| v.join(", "))
+    });
+    s.check("kernel checkpatch --strict", || {
+        kernel::checkpatch().map(|_| "clean".into())
+    });
+    k
+}
+
+/// What every boot stage needs: the VM and the accelerator it runs under.
+struct Guest {
+    vm: vm::Vm,
+    accel: vm::Accel,
+}
+
+/// The guest programs, then the initramfs and the accelerator probe for the boot stages.
+fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) -> Result<Guest> {
+    let g = s.build("guest programs (static)", guest::build, |_| {
+        "my-rng, my-rng-e2e, my-app".into()
+    });
+    let (Some(q), Some(k), Some(g)) = (q, k, g) else {
+        return Err(anyhow!("a build it needs failed"));
+    };
+    let vm = run::vm(q, k, &g, &[])?;
+    let accel = vm.probe();
+    Ok(Guest { vm, accel })
+}
+
+/// One boot in `mode` and the checks on what it printed. A boot that cannot start or does not
+/// finish is one failed check, `what`.
+fn boot(
+    s: &mut Suite,
+    guest: &Result<Guest>,
+    mode: &str,
+    what: &str,
+    checks: impl FnOnce(&mut Suite, &vm::Run),
+) {
+    let run = guest
+        .as_ref()
+        .map_err(|e| anyhow!("{e:#}"))
+        .and_then(|g| g.vm.boot(g.accel, mode, BOOT_LIMIT, false));
+    match run {
+        Ok(run) => {
+            println!("     ({what} ran under {})", run.accel.name());
+            checks(s, &run);
+        }
+        Err(e) => {
+            s.check(what, || Err(e));
+        }
+    }
+}
+
+/// The built-in driver, two devices: the seed's checks, the e2e suite, FIPS tests, the log.
+fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
+    boot(s, guest, "test", "guest boot", |s, run| {
+        let get = |k: &str| run.step(k);
+        s.check("guest: device visible on PCI", || {
+            checks::pci(&get("pci").0, run::DEVICES)
+        });
+        s.check("guest: driver boot self-test", || {
+            checks::selftest(&get("selftest").0, run::DEVICES)
+        });
+        s.check("guest: raw MMIO, seed 0x42 at BAR0+4 (devmem)", || {
+            let (t, rc) = get("rawmmio");
+            checks::raw_mmio(&t, rc)
+        });
+        s.check("guest: seed's C app", || {
+            let (t, rc) = get("my-app");
+            checks::app_output(&t, rc, 0)
+        });
+        s.check("guest: my-rng demo", || {
+            let (t, rc) = get("demo");
+            checks::app_output(&t, rc, 0)
+        });
+        s.check("guest: in-guest e2e tests", || {
+            let (t, rc) = get("e2e");
+            checks::e2e(&t, rc).map(|r| r.0)
+        });
+        for (src, max_failures) in [("hwrng", 2), ("xoshiro256pp", 0), ("chacha20", 0)] {
+            s.check(&format!("guest: rngtest on {src}"), || {
+                checks::rngtest(&get(&format!("rngtest-{src}")).0, max_failures)
+            });
+        }
+        s.check("guest: kernel log clean", || {
+            checks::kernel_log_clean(&run.log)
+        });
+    });
+}
+
+/// The same driver as the out-of-tree my_rng.ko, with the built-in one kept out.
+fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
+    boot(s, guest, "module", "module guest boot", |s, run| {
+        let get = |k: &str| run.step(k);
+        s.check(
+            "module: insmod my_rng.ko (built-in driver kept out)",
+            || {
+                let (t, rc) = get("insmod");
+                ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
+                Ok("my_rng.ko bound the devices".into())
+            },
+        );
+        s.check("module: probe self-test", || {
+            checks::selftest(&get("selftest").0, run::DEVICES)
+        });
+        s.check("module: seed's C app", || {
+            let (t, rc) = get("my-app");
+            checks::app_output(&t, rc, 0)
+        });
+        s.check("module: in-guest e2e tests with unload/reload", || {
+            let (t, rc) = get("e2e");
+            checks::e2e(&t, rc).map(|r| r.0)
+        });
+        s.check("module: kernel log clean", || {
+            checks::kernel_log_clean(&run.log)
+        });
+    });
+}

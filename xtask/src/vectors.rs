@@ -1,0 +1,46 @@
+//! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
+//! qtest) and every other reader test against the same numbers.
+
+use crate::util::{repo_root, write_if_changed};
+use anyhow::{bail, Result};
+use my_rng_spec::{vectors, Algorithm};
+use std::path::PathBuf;
+
+/// Every generated file, as (path, content).
+fn generated() -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = Algorithm::DETERMINISTIC
+        .iter()
+        .map(|&alg| {
+            (
+                repo_root()
+                    .join("spec/vectors")
+                    .join(vectors::file_name(alg)),
+                vectors::render(alg),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Writes the generated files; with `check`, fails instead if one differs.
+pub fn write(check: bool) -> Result<String> {
+    let files = generated();
+    let stale: Vec<String> = files
+        .iter()
+        .filter(|(path, text)| std::fs::read_to_string(path).ok().as_ref() != Some(text))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    if check {
+        if !stale.is_empty() {
+            bail!("stale: {}: run `cargo xtask vectors`", stale.join(", "));
+        }
+    } else {
+        for (path, text) in &files {
+            if write_if_changed(path, text.as_bytes())? {
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(format!("{} file(s) match the reference crate", files.len()))
+}
