@@ -39,6 +39,8 @@ const HOST_PACKAGES: &[&str] = &[
     "pahole",
     // Reading target/my-rng/manifest.json from scripts (README).
     "jq",
+    // The text of the benchmark's chart (docs/bench/bench.png).
+    "fonts-dejavu-core",
 ];
 
 /// Packages built for bookworm but published in bookworm-backports: safe to install.

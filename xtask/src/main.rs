@@ -2,6 +2,7 @@
 //! command line only; each command lives in its own module.
 
 mod apt;
+mod bench;
 mod checks;
 mod guest;
 mod integrate;
@@ -50,6 +51,17 @@ enum Cmd {
     },
     /// The whole test suite (what CI runs)
     Test,
+    /// Throughput of every path out of the device, against virtio-rng, getrandom() and
+    /// /dev/zero: writes docs/bench/ (bench.json, bench.md, bench.png)
+    Bench {
+        /// Every row briefly, files in target/my-rng/bench-smoke/; fails only if a row
+        /// produced no number
+        #[arg(long)]
+        smoke: bool,
+        /// Skip the KVM probe
+        #[arg(long)]
+        tcg: bool,
+    },
     /// Build only QEMU with the device
     Qemu,
     /// Build only the guest kernel (driver built in) and my_rng.ko
@@ -87,6 +99,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Run { add, tcg } => run::main_job(&add, tcg),
         Cmd::Shell { add, tcg } => run::shell(&add, tcg),
         Cmd::Test => suite::run(),
+        Cmd::Bench { smoke, tcg } => bench::main(smoke, tcg),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());

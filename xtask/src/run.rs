@@ -40,7 +40,10 @@ pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
 pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
     let vm = build_all(extra)?;
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
-    let run = vm.boot(accel, "run", Duration::from_secs(300), true)?;
+    let run = vm.boot(
+        accel,
+        &vm::Boot::new("run", Duration::from_secs(300)).echo(),
+    )?;
     println!("\n--- host verdict (accelerator: {}) ---", run.accel.name());
     let mut bad = 0;
     let mut report = |name: &str, r: Result<String>| match r {

@@ -200,19 +200,19 @@ fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) 
     Ok(Guest { vm, accel })
 }
 
-/// One boot in `mode` and the checks on what it printed. A boot that cannot start or does not
-/// finish is one failed check, `what`.
+/// One boot and the checks on what it printed. A boot that cannot start or does not finish is
+/// one failed check, `what`.
 fn boot(
     s: &mut Suite,
     guest: &Result<Guest>,
-    mode: &str,
+    boot: vm::Boot,
     what: &str,
     checks: impl FnOnce(&mut Suite, &vm::Run),
 ) {
     let run = guest
         .as_ref()
         .map_err(|e| anyhow!("{e:#}"))
-        .and_then(|g| g.vm.boot(g.accel, mode, BOOT_LIMIT, false));
+        .and_then(|g| g.vm.boot(g.accel, &boot));
     match run {
         Ok(run) => {
             println!("     ({what} ran under {})", run.accel.name());
@@ -226,7 +226,8 @@ fn boot(
 
 /// The built-in driver, two devices: the seed's checks, the e2e suite, FIPS tests, the log.
 fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
-    boot(s, guest, "test", "guest boot", |s, run| {
+    let b = vm::Boot::new("test", BOOT_LIMIT);
+    boot(s, guest, b, "guest boot", |s, run| {
         let get = |k: &str| run.step(k);
         s.check("guest: device visible on PCI", || {
             checks::pci(&get("pci").0, run::DEVICES)
@@ -263,7 +264,9 @@ fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
 
 /// The same driver as the out-of-tree my_rng.ko, with the built-in one kept out.
 fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
-    boot(s, guest, "module", "module guest boot", |s, run| {
+    // The built-in driver's initcall is skipped, so only my_rng.ko can bind the devices.
+    let b = vm::Boot::new("module", BOOT_LIMIT).append("initcall_blacklist=my_rng_pci_driver_init");
+    boot(s, guest, b, "module guest boot", |s, run| {
         let get = |k: &str| run.step(k);
         s.check(
             "module: insmod my_rng.ko (built-in driver kept out)",

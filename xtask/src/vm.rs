@@ -2,16 +2,17 @@
 //! and picks the framed results ("@@MYRNG BEGIN/END") out of the serial console.
 
 use crate::qemu::FIRMWARE_DIRS;
-use crate::util::{note, out_dir, step};
+use crate::util::{cache_dir, note, out_dir, step};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 pub struct Vm {
     pub qemu: PathBuf,
     pub kernel: PathBuf,
@@ -39,6 +40,68 @@ impl Accel {
             Accel::Tcg => "TCG (software emulation)",
         }
     }
+
+    /// The short name, as in `-accel`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        }
+    }
+
+    fn from_short(s: &str) -> Option<Accel> {
+        [Accel::Kvm, Accel::Tcg]
+            .into_iter()
+            .find(|a| a.short() == s)
+    }
+}
+
+/// One boot's options: what the guest's /init does (MYRNG_MODE), its time limit, and what this
+/// boot adds to the VM's usual command line.
+pub struct Boot {
+    pub mode: String,
+    pub limit: Duration,
+    /// Show the framed steps live.
+    pub echo: bool,
+    /// Extra `-device` arguments, after the my_rng devices.
+    pub devices: Vec<String>,
+    /// Extra kernel command-line words.
+    pub append: Vec<String>,
+    /// Names the serial log, target/my-rng/guest-<log>.log (default: the mode).
+    pub log: String,
+}
+
+impl Boot {
+    pub fn new(mode: &str, limit: Duration) -> Boot {
+        Boot {
+            mode: mode.into(),
+            log: mode.into(),
+            limit,
+            echo: false,
+            devices: Vec::new(),
+            append: Vec::new(),
+        }
+    }
+
+    pub fn echo(mut self) -> Boot {
+        self.echo = true;
+        self
+    }
+
+    pub fn device(mut self, d: &str) -> Boot {
+        self.devices.push(d.into());
+        self
+    }
+
+    pub fn append(mut self, word: &str) -> Boot {
+        self.append.push(word.into());
+        self
+    }
+
+    pub fn log_name(mut self, name: &str) -> Boot {
+        self.log = name.into();
+        self
+    }
 }
 
 /// What one boot produced.
@@ -61,10 +124,15 @@ impl Run {
 }
 
 impl Vm {
-    fn command(&self, accel: Accel, mode: &str) -> Command {
+    fn command(&self, accel: Accel, boot: &Boot) -> Command {
         let mut c = Command::new(&self.qemu);
         for d in FIRMWARE_DIRS {
             c.args(["-L", d]);
+        }
+        let mut cmdline = format!("console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={}", boot.mode);
+        for w in &boot.append {
+            cmdline.push(' ');
+            cmdline.push_str(w);
         }
         c.args(accel.args())
             .args(["-machine", "pc", "-m", "512M", "-smp", "2"])
@@ -74,22 +142,18 @@ impl Vm {
             .arg("-initrd")
             .arg(&self.initramfs)
             .arg("-append")
-            .arg(format!(
-                "console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={mode}{}",
-                // The module boot keeps the built-in driver out, so my_rng.ko binds the devices.
-                if mode == "module" {
-                    " initcall_blacklist=my_rng_pci_driver_init"
-                } else {
-                    ""
-                }
-            ));
+            .arg(cmdline);
         for _ in 0..self.devices {
             c.args(["-device", "my_rng"]);
+        }
+        for d in &boot.devices {
+            c.args(["-device", d]);
         }
         c
     }
 
-    /// KVM fails on this kind of machine (nested virtualisation): try it once, briefly.
+    /// KVM fails on this kind of machine (nested virtualisation): try it once, briefly, and
+    /// remember the answer for this boot of the host (see ProbeMemo).
     pub fn probe(&self) -> Accel {
         if fs::OpenOptions::new()
             .read(true)
@@ -100,8 +164,20 @@ impl Vm {
             note("no usable /dev/kvm: using TCG");
             return Accel::Tcg;
         }
+        let memo = ProbeMemo::for_qemu(&self.qemu);
+        if let Some(m) = &memo {
+            if let Some(accel) = m.load() {
+                note(&format!(
+                    "accelerator {}: remembered from this host boot's KVM probe ({})",
+                    accel.short(),
+                    m.path.display()
+                ));
+                return accel;
+            }
+        }
         step("Probing KVM (15 s limit)");
-        match self.boot_with(Accel::Kvm, "probe", Duration::from_secs(15), false) {
+        let boot = Boot::new("probe", Duration::from_secs(15));
+        let accel = match self.boot_with(Accel::Kvm, &boot) {
             Ok(r) if r.log.contains("@@MYRNG PROBE-OK") => {
                 note("KVM works");
                 Accel::Kvm
@@ -110,34 +186,45 @@ impl Vm {
                 note("KVM did not boot the guest: falling back to TCG (-accel tcg -cpu max)");
                 Accel::Tcg
             }
+        };
+        if let Some(m) = memo {
+            m.store(accel);
         }
+        accel
     }
 
-    /// Boots in `mode` (run, test) and collects the framed steps; `echo` shows them live.
-    pub fn boot(&self, accel: Accel, mode: &str, limit: Duration, echo: bool) -> Result<Run> {
+    /// Boots as `boot` says and collects the framed steps; fails if the guest did not finish.
+    pub fn boot(&self, accel: Accel, boot: &Boot) -> Result<Run> {
+        let extra = if boot.devices.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", boot.devices.join(", "))
+        };
         step(&format!(
-            "Booting the guest ({mode}) under {} with {} my_rng device(s), limit {} s",
+            "Booting the guest ({}) under {} with {} my_rng device(s){extra}, limit {} s",
+            boot.mode,
             accel.name(),
             self.devices,
-            limit.as_secs()
+            boot.limit.as_secs()
         ));
-        let r = self.boot_with(accel, mode, limit, echo)?;
-        let path = out_dir().join(format!("guest-{mode}.log"));
+        let r = self.boot_with(accel, boot)?;
+        let path = out_dir().join(format!("guest-{}.log", boot.log));
         fs::write(&path, &r.log)?;
         note(&format!("serial log: {}", path.display()));
         if !r.done {
             bail!(
                 "the guest did not finish within {} s (serial log: {})",
-                limit.as_secs(),
+                boot.limit.as_secs(),
                 path.display()
             );
         }
         Ok(r)
     }
 
-    fn boot_with(&self, accel: Accel, mode: &str, limit: Duration, echo: bool) -> Result<Run> {
+    fn boot_with(&self, accel: Accel, boot: &Boot) -> Result<Run> {
+        let (limit, echo) = (boot.limit, boot.echo);
         let mut child = self
-            .command(accel, mode)
+            .command(accel, boot)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -189,11 +276,58 @@ impl Vm {
             "Interactive guest shell under {} (Ctrl-A X quits QEMU)",
             accel.name()
         ));
-        let status = self.command(accel, "shell").status()?;
+        let boot = Boot::new("shell", Duration::MAX);
+        let status = self.command(accel, &boot).status()?;
         if !status.success() {
             bail!("QEMU exited with {status}");
         }
         Ok(())
+    }
+}
+
+/// The KVM probe's answer, remembered for one boot of the host and one QEMU binary: whether
+/// KVM works depends on the host (nested virtualisation, modules), which only a host reboot
+/// changes, and on QEMU, which a rebuild changes. Saves the 15 s probe on every cached run.
+struct ProbeMemo {
+    key: String,
+    path: PathBuf,
+}
+
+impl ProbeMemo {
+    /// None if the host's boot id cannot be read (nothing is remembered then).
+    fn for_qemu(qemu: &Path) -> Option<ProbeMemo> {
+        let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let mtime = fs::metadata(qemu)
+            .and_then(|m| m.modified())
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(ProbeMemo {
+            path: cache_dir().join("kvm-probe.json"),
+            key: format!(
+                "{} {} {}.{:09}",
+                boot_id.trim(),
+                qemu.display(),
+                mtime.as_secs(),
+                mtime.subsec_nanos()
+            ),
+        })
+    }
+
+    fn load(&self) -> Option<Accel> {
+        let v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&self.path).ok()?).ok()?;
+        (v["key"] == self.key.as_str())
+            .then(|| v["accel"].as_str().and_then(Accel::from_short))
+            .flatten()
+    }
+
+    /// A memo that cannot be written only costs the next run a probe.
+    fn store(&self, accel: Accel) {
+        let v = serde_json::json!({ "key": self.key, "accel": accel.short() });
+        if let Err(e) = fs::write(&self.path, v.to_string() + "\n") {
+            note(&format!("cannot remember the KVM probe: {e}"));
+        }
     }
 }
 
@@ -270,5 +404,25 @@ mod tests {
         assert_eq!(s["demo"], ("Round 0 number 0: 1\n".to_string(), 0));
         assert_eq!(s["e2e"].1, 3);
         assert!(!s.contains_key("cut"), "a step without END did not finish");
+    }
+
+    #[test]
+    fn probe_memo() {
+        let dir = std::env::temp_dir().join(format!("xtask-memo-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let memo = |key: &str| ProbeMemo {
+            key: key.into(),
+            path: dir.join("kvm-probe.json"),
+        };
+        assert_eq!(memo("boot1 qemu 1.0").load(), None, "nothing stored yet");
+        memo("boot1 qemu 1.0").store(Accel::Tcg);
+        assert_eq!(memo("boot1 qemu 1.0").load(), Some(Accel::Tcg));
+        assert_eq!(memo("boot2 qemu 1.0").load(), None, "host rebooted");
+        assert_eq!(memo("boot1 qemu 2.0").load(), None, "QEMU rebuilt");
+        memo("boot1 qemu 2.0").store(Accel::Kvm);
+        assert_eq!(memo("boot1 qemu 2.0").load(), Some(Accel::Kvm));
+        fs::write(dir.join("kvm-probe.json"), "{not json").unwrap();
+        assert_eq!(memo("boot1 qemu 2.0").load(), None);
+        let _ = fs::remove_dir_all(&dir);
     }
 }
