@@ -1,5 +1,6 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
-//! qtest) and every other reader test against the same numbers.
+//! qtest) and every other reader test against the same numbers: spec/vectors/ and the qtest's
+//! header.
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
@@ -19,7 +20,11 @@ fn generated() -> Vec<(PathBuf, String)> {
             )
         })
         .collect();
-    files.sort();
+    // The qtest's copy: the first values and a digest of every block, as C.
+    files.push((
+        repo_root().join(vectors::C_HEADER_PATH),
+        vectors::render_c_header(),
+    ));
     files
 }
 
