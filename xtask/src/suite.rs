@@ -4,7 +4,7 @@
 //! A new boot of the guest is one more stage function built on `boot()`.
 
 use crate::util::{cache_dir, repo_root};
-use crate::{apt, checks, guest, kernel, patches, qemu, run, vectors, vm};
+use crate::{apt, bench, checks, guest, kernel, patches, qemu, run, vectors, vm};
 use anyhow::{anyhow, bail, ensure, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -68,6 +68,7 @@ pub fn run() -> Result<()> {
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
     builtin_boot(&mut s, &guest);
     module_boot(&mut s, &guest);
+    bench_smoke(&mut s, &guest);
     println!(
         "\nsuite finished in {} s (cache: {})",
         s.start.elapsed().as_secs(),
@@ -290,5 +291,19 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check("module: kernel log clean", || {
             checks::kernel_log_clean(&run.log)
         });
+    });
+}
+
+/// The benchmark, a few calls per row, in its own boot (one my_rng device and virtio-rng):
+/// every row must produce a number; how fast is never checked.
+fn bench_smoke(s: &mut Suite, guest: &Result<Guest>) {
+    s.check("bench smoke (every row produces a number)", || {
+        let g = guest.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+        let out = bench::smoke(&g.vm, g.accel)?;
+        Ok(format!(
+            "{} rows measured (files: {})",
+            out.rated.len(),
+            out.dir.display()
+        ))
     });
 }
