@@ -332,16 +332,7 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
 
     let n = rated.len();
     let values: Vec<f64> = rated.iter().filter_map(|r| r.mb_per_s).collect();
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(0.0, f64::max);
-    let (lo, hi) = if values.is_empty() {
-        (0.01, 100.0)
-    } else {
-        (
-            10f64.powf(lo.log10().floor()),
-            10f64.powf((hi * 3.0).log10().ceil()),
-        )
-    };
+    let (lo, hi) = log_range(&values);
     let height = 140 + 34 * n as u32;
     let root = BitMapBackend::new(path, (1400, height)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -413,6 +404,20 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
     }
     root.present()?;
     Ok(())
+}
+
+/// The x axis: whole decades around the values, with room right of the longest bar for its
+/// label.
+fn log_range(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    if values.is_empty() {
+        return (0.01, 100.0);
+    }
+    (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf((hi * 3.0).log10().ceil()),
+    )
 }
 
 /// One colour per kind of path, so the families stand out.
@@ -710,6 +715,13 @@ mod tests {
             u32::from_be_bytes(data[20..24].try_into().unwrap()),
             140 + 34 * r.len() as u32
         );
+    }
+
+    #[test]
+    fn chart_axis() {
+        assert_eq!(log_range(&[1.3, 786.0]), (1.0, 10000.0));
+        assert_eq!(log_range(&[0.614, 200.0]), (0.1, 1000.0));
+        assert_eq!(log_range(&[]), (0.01, 100.0));
     }
 
     #[test]
