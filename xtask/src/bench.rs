@@ -359,13 +359,7 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
         .y_label_style(("sans-serif", 16))
         .x_label_style(("sans-serif", 15))
         .x_desc("MB/s")
-        .x_label_formatter(&|v| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                num(*v)
-            }
-        })
+        .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - i].clone(),
             _ => String::new(),
@@ -406,8 +400,8 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
     Ok(())
 }
 
-/// The x axis: whole decades around the values, with room right of the longest bar for its
-/// label.
+/// The x axis: whole decades around the values, so that the shortest bar is still visible
+/// and the longest has room for its label.
 fn log_range(values: &[f64]) -> (f64, f64) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(0.0, f64::max);
@@ -415,9 +409,19 @@ fn log_range(values: &[f64]) -> (f64, f64) {
         return (0.01, 100.0);
     }
     (
-        10f64.powf(lo.log10().floor()),
+        10f64.powf((lo / 2.0).log10().floor()),
         10f64.powf((hi * 3.0).log10().ceil()),
     )
+}
+
+/// An axis label: 0.1, 1, 10, 100.
+fn tick(v: f64) -> String {
+    let s = num(v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// One colour per kind of path, so the families stand out.
@@ -719,9 +723,12 @@ mod tests {
 
     #[test]
     fn chart_axis() {
-        assert_eq!(log_range(&[1.3, 786.0]), (1.0, 10000.0));
-        assert_eq!(log_range(&[0.614, 200.0]), (0.1, 1000.0));
+        assert_eq!(log_range(&[1.05, 786.0]), (0.1, 10000.0));
+        assert_eq!(log_range(&[2.5, 200.0]), (1.0, 1000.0));
         assert_eq!(log_range(&[]), (0.01, 100.0));
+        assert_eq!(tick(0.1), "0.1");
+        assert_eq!(tick(1.0), "1");
+        assert_eq!(tick(10000.0), "10000");
     }
 
     #[test]
