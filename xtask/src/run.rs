@@ -10,7 +10,7 @@ pub const DEVICES: usize = 2;
 
 /// The boot description for built components: packs the initramfs (the module and the user's
 /// `extra` programs included).
-pub fn vm(
+pub fn vm_of(
     q: &qemu::Tree,
     k: &kernel::Tree,
     g: &guest::Binaries,
@@ -33,7 +33,7 @@ pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
     let q = qemu::build()?;
     let k = kernel::build()?;
     let g = guest::build()?;
-    vm(&q, &k, &g, extra)
+    vm_of(&q, &k, &g, extra)
 }
 
 /// `cargo xtask run`: what a user wants to see first.

@@ -196,7 +196,7 @@ fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) 
     let (Some(q), Some(k), Some(g)) = (q, k, g) else {
         return Err(anyhow!("a build it needs failed"));
     };
-    let vm = run::vm(q, k, &g, &[])?;
+    let vm = run::vm_of(q, k, &g, &[])?;
     let accel = vm.probe();
     Ok(Guest { vm, accel })
 }
