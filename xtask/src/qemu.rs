@@ -242,51 +242,64 @@ pub fn qtest(t: &Tree) -> Result<String> {
     Ok(format!("{passed} qtest cases passed"))
 }
 
-/// Compiles the device on the other reachable QEMU versions (object only: quick).
+/// Compiles the device on the other reachable QEMU versions (objects only: quick).
 pub fn compat_check() -> Result<Vec<String>> {
     let mut checked = Vec::new();
     for v in COMPAT_VERSIONS {
         let t = prepare(&[v])?;
-        let obj = device_object(&t)?;
-        ninja(&t, &[&obj], "the my_rng device object")?;
+        let objs = device_objects(&t)?;
+        let targets: Vec<&str> = objs.iter().map(String::as_str).collect();
+        ninja(&t, &targets, "the my_rng device objects")?;
         warning_gate(&t)?;
         checked.push(t.version.clone());
     }
     Ok(checked)
 }
 
-/// The ninja target of the compiled device (its name varies across QEMU versions).
-fn device_object(t: &Tree) -> Result<String> {
+/// The ninja targets of the device's C files under hw/ (object names vary across QEMU
+/// versions), one per file: a file that is not wired into the build is an error.
+fn device_objects(t: &Tree) -> Result<Vec<String>> {
     let targets = output(
         Command::new("ninja")
             .arg("-C")
             .arg(&t.build)
             .args(["-t", "targets", "all"]),
     )?;
-    Ok(targets
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .find(|l| l.ends_with("my-rng.c.o"))
-        .context("no my-rng.c.o target: the device is not wired into the build")?
-        .to_string())
+    let mut objs = Vec::new();
+    for (rel, _) in component()?.new_files {
+        if !(rel.starts_with("hw/") && rel.ends_with(".c")) {
+            continue;
+        }
+        // meson names an object after its source path: hw/misc/x.c -> .../hw_misc_x.c.o
+        let name = format!("/{}.o", rel.replace('/', "_"));
+        let obj = targets
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .find(|l| l.ends_with(&name))
+            .with_context(|| format!("no {name} target: {rel} is not wired into the build"))?;
+        objs.push(obj.to_string());
+    }
+    Ok(objs)
 }
 
-/// The build runs with --disable-werror (QEMU's own code warns with some compilers), so the
-/// device is recompiled alone with -Werror: a warning in our file fails the pipeline.
+/// The build runs with --disable-werror (QEMU's own code warns with some compilers), so each
+/// device file is recompiled alone with -Werror: a warning in our files fails the pipeline.
 pub fn warning_gate(t: &Tree) -> Result<()> {
-    let obj = device_object(t)?;
-    let cmds = output(
-        Command::new("ninja")
-            .arg("-C")
-            .arg(&t.build)
-            .args(["-t", "commands", &obj]),
-    )?;
-    let cmd = cmds.lines().last().context("no compile command")?;
-    run(Command::new("sh")
-        .arg("-c")
-        .arg(format!("{cmd} -Werror -fsyntax-only"))
-        .current_dir(&t.build))
-    .with_context(|| format!("my-rng.c has warnings on QEMU {}", t.version))
+    for obj in device_objects(t)? {
+        let cmds = output(
+            Command::new("ninja")
+                .arg("-C")
+                .arg(&t.build)
+                .args(["-t", "commands", &obj]),
+        )?;
+        let cmd = cmds.lines().last().context("no compile command")?;
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} -Werror -fsyntax-only"))
+            .current_dir(&t.build))
+        .with_context(|| format!("{obj} has warnings on QEMU {}", t.version))?;
+    }
+    Ok(())
 }
 
 /// QEMU's own checkpatch.pl on the device and its qtest. Returns how many files it checked.
