@@ -509,10 +509,19 @@ pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup
         devices: 1,
         ..vm.clone()
     };
+    boot_vm(&vm, accel, smoke, "bench")
+}
+
+/// A bench boot of `vm` with its own devices (and virtio-rng); the serial log is
+/// guest-`log`[-smoke].log.
+pub fn boot_vm(vm: &vm::Vm, accel: vm::Accel, smoke: bool, log: &str) -> Result<(Report, Setup)> {
     let mut b = vm::Boot::new("bench", Duration::from_secs(if smoke { 600 } else { 1800 }))
-        .device("virtio-rng-pci");
+        .device("virtio-rng-pci")
+        .log_name(log);
     if smoke {
-        b = b.append("MYRNG_BENCH=smoke").log_name("bench-smoke");
+        b = b
+            .append("MYRNG_BENCH=smoke")
+            .log_name(&format!("{log}-smoke"));
     }
     let run = vm.boot(accel, &b)?;
     let (text, rc) = run.step(STEP);
@@ -551,7 +560,10 @@ pub fn dir(smoke: bool) -> PathBuf {
 
 /// Runs the smoke bench: Ok if every row produced a number.
 pub fn smoke(vm: &vm::Vm, accel: vm::Accel) -> Result<Outcome> {
-    let (report, setup) = boot(vm, accel, true)?;
+    let (mut report, setup) = boot(vm, accel, true)?;
+    report
+        .rows
+        .extend(crate::vfio_user::bench_rows(vm, accel, true)?);
     ensure!(
         !report.rows.is_empty(),
         "the guest's bench reported no rows"
@@ -575,7 +587,10 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
     let out = if smoke_only {
         smoke(&vm, accel)?
     } else {
-        let (report, setup) = boot(&vm, accel, false)?;
+        let (mut report, setup) = boot(&vm, accel, false)?;
+        report
+            .rows
+            .extend(crate::vfio_user::bench_rows(&vm, accel, false)?);
         write_files(&dir(false), &setup, &report)?
     };
     step(&format!(

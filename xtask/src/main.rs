@@ -14,6 +14,7 @@ mod run;
 mod suite;
 mod util;
 mod vectors;
+mod vfio_user;
 mod vm;
 
 use anyhow::Result;
@@ -41,6 +42,9 @@ enum Cmd {
         /// Skip the KVM probe
         #[arg(long)]
         tcg: bool,
+        /// Which device: c (in QEMU, the default) or rust (vfio-user/, served over vfio-user)
+        #[arg(long, value_enum, default_value = "c")]
+        device: vfio_user::DeviceKind,
     },
     /// Interactive guest shell (Ctrl-A X quits)
     Shell {
@@ -48,6 +52,9 @@ enum Cmd {
         add: Vec<PathBuf>,
         #[arg(long)]
         tcg: bool,
+        /// Which device: c (in QEMU, the default) or rust (vfio-user/)
+        #[arg(long, value_enum, default_value = "c")]
+        device: vfio_user::DeviceKind,
     },
     /// The whole test suite (what CI runs)
     Test,
@@ -96,8 +103,8 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             println!("manifest: {}", manifest::path().display());
             Ok(())
         }
-        Cmd::Run { add, tcg } => run::main_job(&add, tcg),
-        Cmd::Shell { add, tcg } => run::shell(&add, tcg),
+        Cmd::Run { add, tcg, device } => run::main_job(&add, tcg, device),
+        Cmd::Shell { add, tcg, device } => run::shell(&add, tcg, device),
         Cmd::Test => suite::run(),
         Cmd::Bench { smoke, tcg } => bench::main(smoke, tcg),
         Cmd::Qemu => {

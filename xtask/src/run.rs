@@ -1,5 +1,6 @@
 //! `cargo xtask build`, `run` and `shell`: build what a boot needs, then boot it.
 
+use crate::vfio_user::{self, DeviceKind};
 use crate::{apt, checks, guest, kernel, qemu, vm};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub fn vm_of(
         kernel: k.bzimage(),
         initramfs,
         devices: DEVICES,
+        extra_args: Vec::new(),
     })
 }
 
@@ -37,8 +39,11 @@ pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
 }
 
 /// `cargo xtask run`: what a user wants to see first.
-pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
+pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> {
     let vm = build_all(extra)?;
+    // The Rust device: its servers run for this boot; the VM reaches them over vfio-user.
+    let servers = vfio_user::start_for(device, DEVICES)?;
+    let vm = vfio_user::vm_for(servers.as_ref(), &vm);
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
     let run = vm.boot(
         accel,
@@ -54,10 +59,10 @@ pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
         }
     };
     let get = |k: &str| run.step(k);
-    report("pci", checks::pci(&get("pci").0, vm.devices));
+    report("pci", checks::pci(&get("pci").0, DEVICES));
     report(
         "driver self-test",
-        checks::selftest(&get("selftest").0, vm.devices),
+        checks::selftest(&get("selftest").0, DEVICES),
     );
     let (t, rc) = get("rawmmio");
     report("raw MMIO (devmem)", checks::raw_mmio(&t, rc));
@@ -65,6 +70,9 @@ pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
     report("seed app", checks::app_output(&t, rc, 0));
     let (t, rc) = get("demo");
     report("my-rng demo", checks::app_output(&t, rc, 0));
+    if let Some(s) = servers {
+        report("Rust device servers", s.stop());
+    }
     if bad > 0 {
         bail!("{bad} check(s) failed");
     }
@@ -72,8 +80,10 @@ pub fn main_job(extra: &[PathBuf], tcg: bool) -> Result<()> {
 }
 
 /// `cargo xtask shell`: an interactive guest.
-pub fn shell(extra: &[PathBuf], tcg: bool) -> Result<()> {
+pub fn shell(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> {
     let vm = build_all(extra)?;
+    let servers = vfio_user::start_for(device, DEVICES)?;
+    let vm = vfio_user::vm_for(servers.as_ref(), &vm);
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
     vm.shell(accel)
 }

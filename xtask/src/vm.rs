@@ -19,6 +19,9 @@ pub struct Vm {
     pub initramfs: PathBuf,
     /// Number of my_rng devices to plug in.
     pub devices: usize,
+    /// More QEMU arguments for every boot of this VM (the Rust device: shared RAM and its
+    /// vfio-user-pci devices, see vfio_user.rs).
+    pub extra_args: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -146,6 +149,7 @@ impl Vm {
         for _ in 0..self.devices {
             c.args(["-device", "my_rng"]);
         }
+        c.args(&self.extra_args);
         for d in &boot.devices {
             c.args(["-device", d]);
         }

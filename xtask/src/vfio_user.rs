@@ -1,0 +1,240 @@
+//! The Rust device (vfio-user/): build the server, start one per device, and describe the VM
+//! that reaches them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed).
+
+use crate::util::{note, out_dir, repo_root, step};
+use crate::{bench, vm};
+use anyhow::{bail, ensure, Context, Result};
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which implementation of the device a boot uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    /// The in-QEMU C device (`-device my_rng`).
+    C,
+    /// The Rust vfio-user server (vfio-user/), one process per device.
+    Rust,
+}
+
+/// Guest RAM: QEMU must share it with the servers for DMA (the Vm's `-m`).
+const GUEST_RAM: &str = "512M";
+
+/// Builds the server (release) and returns its path.
+pub fn build_server() -> Result<PathBuf> {
+    crate::util::run(Command::new(env!("CARGO")).current_dir(repo_root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "my-rng-vfio-user",
+    ]))?;
+    let bin = repo_root().join("target/release/my-rng-vfio-user");
+    ensure!(bin.exists(), "{} missing after the build", bin.display());
+    Ok(bin)
+}
+
+/// Starts `n` servers when `device` is the Rust one (building the server first).
+pub fn start_for(device: DeviceKind, n: usize) -> Result<Option<Servers>> {
+    match device {
+        DeviceKind::C => Ok(None),
+        DeviceKind::Rust => Ok(Some(Servers::start(&build_server()?, n)?)),
+    }
+}
+
+/// `vm` as it is, or with the servers' devices in place of QEMU's my_rng.
+pub fn vm_for(servers: Option<&Servers>, vm: &vm::Vm) -> vm::Vm {
+    servers.map_or_else(|| vm.clone(), |s| s.vm(vm))
+}
+
+/// The Rust device's rows for `cargo xtask bench`: a bench boot with one Rust device; its
+/// register path (the seed's RAND ioctl, SEED_READ) and DMA read() rows, as `rust-<id>`.
+pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<bench::Row>> {
+    const ROWS: &[&str] = &[
+        "ioctl-rand",
+        "ioctl-seed-read",
+        "read-mmio-64k",
+        "read-zerocopy-1m",
+        "read-dma-1m-glibc",
+        "hwrng-my_rng",
+    ];
+    let servers = Servers::start(&build_server()?, 1)?;
+    let (report, _) = bench::boot_vm(&servers.vm(base), accel, smoke, "bench-rust")?;
+    servers.stop()?;
+    let rows: Vec<bench::Row> = report
+        .rows
+        .into_iter()
+        .filter(|r| ROWS.contains(&r.id.as_str()))
+        .map(|r| bench::Row {
+            id: format!("rust-{}", r.id),
+            label: format!("{} [Rust device]", r.label),
+            ..r
+        })
+        .collect();
+    ensure!(
+        rows.len() == ROWS.len(),
+        "the Rust device's bench lacks rows: {} of {}",
+        rows.len(),
+        ROWS.len()
+    );
+    Ok(rows)
+}
+
+/// Running servers, one per device; stopped (SIGTERM) on drop if not by [`Servers::stop`].
+pub struct Servers {
+    children: Vec<Child>,
+    sockets: Vec<PathBuf>,
+    logs: Vec<PathBuf>,
+}
+
+impl Servers {
+    /// Starts `n` servers with sockets and logs under target/my-rng/vfio-user/.
+    pub fn start(bin: &PathBuf, n: usize) -> Result<Servers> {
+        let dir = out_dir().join("vfio-user");
+        fs::create_dir_all(&dir)?;
+        let mut s = Servers {
+            children: Vec::new(),
+            sockets: Vec::new(),
+            logs: Vec::new(),
+        };
+        for i in 0..n {
+            let socket = dir.join(format!("rng{i}.sock"));
+            // sun_path holds 107 bytes and a NUL.
+            ensure!(
+                socket.as_os_str().len() < 108,
+                "socket path too long for a UNIX socket: {}",
+                socket.display()
+            );
+            let log = dir.join(format!("rng{i}.log"));
+            let child = Command::new(bin)
+                .arg("--socket")
+                .arg(&socket)
+                .args(["--name", &format!("rust-rng{i}"), "--log", "info"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log)?)
+                .spawn()
+                .with_context(|| format!("cannot start {}", bin.display()))?;
+            s.children.push(child);
+            s.sockets.push(socket);
+            s.logs.push(log);
+        }
+        // QEMU exits at once if a socket is not there yet. The server replaces a stale
+        // socket file left by a killed run, so wait for one that accepts a connection.
+        let t = Instant::now();
+        for (i, sock) in s.sockets.iter().enumerate() {
+            while std::os::unix::net::UnixStream::connect(sock).is_err() {
+                if let Some(st) = s.children[i].try_wait()? {
+                    bail!(
+                        "the Rust device server {i} exited ({st}): {}",
+                        fs::read_to_string(&s.logs[i]).unwrap_or_default().trim()
+                    );
+                }
+                ensure!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "the Rust device server {i} does not listen on {}",
+                    sock.display()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        step(&format!(
+            "Rust device: {n} vfio-user server(s) on {} (logs beside)",
+            s.sockets[0].parent().unwrap().display()
+        ));
+        Ok(s)
+    }
+
+    /// The VM with these servers' devices instead of QEMU's own my_rng: its RAM shared
+    /// (memfd) so that the devices can DMA.
+    pub fn vm(&self, base: &vm::Vm) -> vm::Vm {
+        let mut extra = vec![
+            "-object".to_string(),
+            format!("memory-backend-memfd,id=mem,size={GUEST_RAM},share=on"),
+            "-machine".to_string(),
+            "memory-backend=mem".to_string(),
+        ];
+        for s in &self.sockets {
+            extra.push("-device".into());
+            extra.push(
+                serde_json::json!({
+                    "driver": "vfio-user-pci",
+                    "socket": { "path": s, "type": "unix" },
+                })
+                .to_string(),
+            );
+        }
+        vm::Vm {
+            devices: 0,
+            extra_args: extra,
+            ..base.clone()
+        }
+    }
+
+    /// SIGTERM, and check every server stopped cleanly (exit 0) without an error line.
+    /// Returns a summary for a check line.
+    pub fn stop(mut self) -> Result<String> {
+        let mut guest_errors = 0;
+        let mut problems = Vec::new();
+        for (i, child) in self.children.iter_mut().enumerate() {
+            sigterm(child);
+            let t = Instant::now();
+            let status = loop {
+                if let Some(st) = child.try_wait()? {
+                    break Some(st);
+                }
+                if t.elapsed() > Duration::from_secs(10) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let log = fs::read_to_string(&self.logs[i]).unwrap_or_default();
+            guest_errors += log.matches("guest_error").count();
+            match status {
+                Some(st) if st.success() => {}
+                Some(st) => problems.push(format!("server {i} exited {st}")),
+                None => problems.push(format!("server {i} ignored SIGTERM")),
+            }
+            for l in log
+                .lines()
+                .filter(|l| l.contains(" ERROR ") || l.contains("panicked"))
+            {
+                problems.push(format!("server {i}: {l}"));
+            }
+        }
+        self.children.clear();
+        if !problems.is_empty() {
+            bail!(
+                "{} (logs: {})",
+                problems.join("; "),
+                self.logs[0].parent().unwrap().display()
+            );
+        }
+        note(&format!(
+            "Rust device servers stopped cleanly; {guest_errors} guest-error line(s) in their logs"
+        ));
+        Ok(format!(
+            "{} server(s) exited 0 on SIGTERM, no error lines, {guest_errors} guest error(s) logged",
+            self.logs.len()
+        ))
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            sigterm(c);
+            let _ = c.wait();
+        }
+    }
+}
+
+/// SIGTERM: the servers' clean stop (xtask has no libc dependency).
+fn sigterm(c: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+}
