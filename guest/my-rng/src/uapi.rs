@@ -2,7 +2,7 @@
 //!
 //! Opcodes are computed with rustix's `_IOR`/`_IOW`/`_IOWR` equivalents from the C
 //! declarations rather than copied as literals, so a wrong struct size shows up as a
-//! mismatch in the unit tests (which compare against the literals in the design notes).
+//! mismatch in the unit tests (which compare against the literals of the uapi header comment).
 
 pub use rustix::ioctl::{opcode, Opcode};
 
