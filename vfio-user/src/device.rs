@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use log::{debug, error, warn};
+use log::{debug, error};
 use my_rng_spec::dma::{Dma, Event, Rng64, Source};
 use my_rng_spec::regs::{self, Access, DmaState, Register};
 use my_rng_spec::{Algorithm, Generator};
@@ -369,11 +369,6 @@ impl State {
         self.update_intx();
         self.dma.is_busy()
     }
-
-    /// Current algorithm and seed latch (tests).
-    pub fn algorithm(&self) -> (Algorithm, u32) {
-        (self.algo, self.seed)
-    }
 }
 
 /// The device: its state behind a lock, and the DMA thread.
@@ -449,9 +444,4 @@ fn dma_thread(shared: &Shared) {
         }
         st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     }
-}
-
-/// A warning about the connection, with the device name.
-pub fn conn_warn(name: &str, args: std::fmt::Arguments<'_>) {
-    warn!("{name}: {args}");
 }

@@ -300,11 +300,6 @@ impl Gate {
         })
     }
 
-    /// The device served.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Serve one client connection until it ends or `stop` becomes readable. Afterwards
     /// the device is back in its power-on state (no maps, no eventfds), ready for the next
     /// connection. `Err` only when the private connection to the crate broke (a bug).

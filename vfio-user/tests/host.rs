@@ -420,6 +420,37 @@ fn dma_busy_abort_and_unmap_in_use() {
     let st = d.wait_dma();
     assert_eq!(st & 0xff03, error_status(DmaError::WriteFault, 0) & 0xff03);
     assert!(d.r32(regs::DMA_BYTES) < 1 << 20);
+    // DEVICE_RESET while BUSY: the command is dropped without an interrupt; the registers
+    // read 0.
+    target.map(&mut d);
+    let msi = eventfd();
+    d.c.set_irqs(
+        1,
+        VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+        0,
+        1,
+        &[msi.as_raw_fd()],
+    )
+    .unwrap();
+    d.w32(regs::IRQ_STATUS, 1);
+    d.w32(regs::IRQ_ENABLE, 1);
+    d.w32(regs::DMA_CMD, regs::DMA_CMD_FILL);
+    assert_eq!(d.r32(regs::DMA_STATUS) & 3, 1);
+    d.c.reset().unwrap();
+    for reg in [
+        regs::DMA_STATUS,
+        regs::DMA_BYTES,
+        regs::IRQ_STATUS,
+        regs::IRQ_ENABLE,
+        regs::DMA_COUNT,
+    ] {
+        assert_eq!(d.r32(reg), 0, "{reg:#x} after reset");
+    }
+    assert_eq!(eventfd_wait(&msi, Duration::from_millis(500)), None);
+    // The dropped command writes nothing more.
+    let snapshot = target.read(0x8000_0000, 1 << 20);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(target.read(0x8000_0000, 1 << 20) == snapshot);
 }
 
 /// MSI: one eventfd signal per end when IRQ_ENABLE is set, none otherwise.
