@@ -86,6 +86,8 @@ pub struct Servers {
     children: Vec<Child>,
     sockets: Vec<PathBuf>,
     logs: Vec<PathBuf>,
+    /// A socket directory of our own under /tmp, removed at the end.
+    tmp_dir: Option<PathBuf>,
 }
 
 impl Servers {
@@ -93,14 +95,22 @@ impl Servers {
     pub fn start(bin: &PathBuf, n: usize) -> Result<Servers> {
         let dir = out_dir().join("vfio-user");
         fs::create_dir_all(&dir)?;
+        // sun_path holds 107 bytes and a NUL: a checkout deep in the file system gets its
+        // sockets in a private directory under /tmp instead (the logs stay in `dir`).
+        let mut sock_dir = dir.clone();
+        if dir.join("rng0.sock").as_os_str().len() >= 108 {
+            sock_dir =
+                std::env::temp_dir().join(format!("my-rng-vfio-user.{}", std::process::id()));
+            fs::create_dir_all(&sock_dir)?;
+        }
         let mut s = Servers {
             children: Vec::new(),
             sockets: Vec::new(),
             logs: Vec::new(),
+            tmp_dir: (sock_dir != dir).then(|| sock_dir.clone()),
         };
         for i in 0..n {
-            let socket = dir.join(format!("rng{i}.sock"));
-            // sun_path holds 107 bytes and a NUL.
+            let socket = sock_dir.join(format!("rng{i}.sock"));
             ensure!(
                 socket.as_os_str().len() < 108,
                 "socket path too long for a UNIX socket: {}",
@@ -140,8 +150,9 @@ impl Servers {
             }
         }
         step(&format!(
-            "Rust device: {n} vfio-user server(s) on {} (logs beside)",
-            s.sockets[0].parent().unwrap().display()
+            "Rust device: {n} vfio-user server(s), sockets in {}, logs in {}",
+            sock_dir.display(),
+            dir.display()
         ));
         Ok(s)
     }
@@ -228,6 +239,9 @@ impl Drop for Servers {
         for c in &mut self.children {
             sigterm(c);
             let _ = c.wait();
+        }
+        if let Some(d) = &self.tmp_dir {
+            let _ = fs::remove_dir_all(d);
         }
     }
 }
