@@ -279,7 +279,7 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
 /// with both devices served by `my-rng-vfio-user` processes through QEMU's vfio-user-pci.
 fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
     let servers = s.build(
-        "Rust device: server build and start",
+        "rust device: server build and start",
         || vfio_user::Servers::start(&vfio_user::build_server()?, run::DEVICES),
         |_| format!("{} my-rng-vfio-user processes", run::DEVICES),
     );
@@ -294,10 +294,10 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
         })
         .map_err(|e| anyhow!("{e:#}"));
     let b = vm::Boot::new("test", RUST_BOOT_LIMIT).log_name("test-rust");
-    boot(s, &guest, b, "Rust device guest boot", |s, run| {
+    boot(s, &guest, b, "rust device guest boot", |s, run| {
         test_mode_checks(s, run, "rust device")
     });
-    s.check("Rust device: servers stop cleanly on SIGTERM", || {
+    s.check("rust device: servers stop cleanly on SIGTERM", || {
         servers.stop()
     });
 }
