@@ -386,7 +386,7 @@ fn dma_errors() {
 /// while the command runs ends it with WRITE_FAULT.
 #[test]
 fn dma_busy_abort_and_unmap_in_use() {
-    let srv = Server::start(&["--dma-delay-ms", "100"]);
+    let srv = Server::start(&["--dma-delay-ms", "200"]);
     let mut d = srv.client();
     let ram = Ram::new(RAM, 4 << 20);
     ram.map(&mut d);
