@@ -344,19 +344,25 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
         if setup.smoke { " — SMOKE RUN" } else { "" }
     );
     let labels: Vec<String> = rated.iter().map(|r| r.row.label.clone()).collect();
+    // The label column fits the longest label as drawn, so none is clipped at the left edge.
+    let label_font: TextStyle = ("sans-serif", 16).into();
+    let mut label_width = 0;
+    for l in &labels {
+        label_width = label_width.max(root.estimate_text_size(l, &label_font)?.0);
+    }
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .margin_right(60)
         .x_label_area_size(40)
-        .y_label_area_size(330)
+        .y_label_area_size(label_width + 24)
         // The segmented range 0..last has one band per value 0..=last.
         .build_cartesian_2d((lo..hi).log_scale(), (0..n.max(1) - 1).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_style(("sans-serif", 16))
+        .y_label_style(label_font)
         .x_label_style(("sans-serif", 15))
         .x_desc("MB/s")
         .x_label_formatter(&|v| tick(*v))
