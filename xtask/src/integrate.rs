@@ -81,8 +81,14 @@ fn insert(text: &str, mode: &Mode, snippet: &str) -> Result<String> {
 impl Component {
     /// Computes every changed or added file against the upstream tree `tree`.
     pub fn changes(&self, tree: &Path) -> Result<Vec<Change>> {
+        self.changes_over(tree, Vec::new())
+    }
+
+    /// Like `changes`, on top of another component's change set `base`: a file both edit gets
+    /// both edits (this component's after `base`'s).
+    pub fn changes_over(&self, tree: &Path, base: Vec<Change>) -> Result<Vec<Change>> {
         let spec = self.dir.join("integration.txt");
-        let mut edited: Vec<Change> = Vec::new();
+        let mut edited: Vec<Change> = base;
         let lines = if spec.exists() {
             read(&spec)?
         } else {
@@ -137,30 +143,34 @@ impl Component {
     /// whose content changes, and restoring files a previous application edited but this one
     /// no longer does.
     pub fn apply(&self, pristine: &Path, work: &Path) -> Result<usize> {
-        let changes = self.changes(pristine)?;
-        let record = work.join(".my-rng-applied");
-        let previous = fs::read_to_string(&record).unwrap_or_default();
-        for old in previous.lines() {
-            if changes.iter().any(|c| c.path == old) {
-                continue;
-            }
-            let up = pristine.join(old);
-            if up.exists() {
-                fs::copy(&up, work.join(old))?;
-            } else {
-                let _ = fs::remove_file(work.join(old));
-            }
-        }
-        let mut written = 0;
-        for c in &changes {
-            if write_if_changed(&work.join(&c.path), c.modified.as_bytes())? {
-                written += 1;
-            }
-        }
-        let list: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-        fs::write(&record, list.join("\n"))?;
-        Ok(written)
+        apply_changes(&self.changes(pristine)?, pristine, work)
     }
+}
+
+/// Brings `work` (a copy of `pristine`) to pristine + `changes`, as [`Component::apply`].
+pub fn apply_changes(changes: &[Change], pristine: &Path, work: &Path) -> Result<usize> {
+    let record = work.join(".my-rng-applied");
+    let previous = fs::read_to_string(&record).unwrap_or_default();
+    for old in previous.lines() {
+        if changes.iter().any(|c| c.path == old) {
+            continue;
+        }
+        let up = pristine.join(old);
+        if up.exists() {
+            fs::copy(&up, work.join(old))?;
+        } else {
+            let _ = fs::remove_file(work.join(old));
+        }
+    }
+    let mut written = 0;
+    for c in changes {
+        if write_if_changed(&work.join(&c.path), c.modified.as_bytes())? {
+            written += 1;
+        }
+    }
+    let list: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+    fs::write(&record, list.join("\n"))?;
+    Ok(written)
 }
 
 /// Lists files below `root/sub` as (path relative to `root`, absolute path), sorted.

@@ -193,7 +193,7 @@ fn rust_toolchain() -> Result<(PathBuf, PathBuf)> {
     Ok((lib, tools.join("bin")))
 }
 
-fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
+pub(crate) fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
     let mut c = Command::new("make");
     let path = format!(
         "{}:{}",
@@ -231,7 +231,7 @@ pub fn build() -> Result<Tree> {
         run(Command::new("cp").arg("-al").arg(&pristine).arg(&t.work))?;
         fs::write(t.work.join(".copied"), "")?;
     }
-    let n = component()?.apply(&pristine, &t.work)?;
+    let n = crate::rust_driver::apply(&pristine, &t.work)?;
     if n > 0 {
         note(&format!("{n} driver file(s) updated in the kernel tree"));
     }
@@ -245,6 +245,7 @@ pub fn build() -> Result<Tree> {
         &cache_dir().join("logs/kernel-build.log"),
     )?;
     build_module(&t, &lib, &bin)?;
+    crate::rust_driver::build_module(&t, make(&t, &lib, &bin))?;
     let release = read(&t.build.join("include/config/kernel.release"))?
         .trim()
         .to_string();
@@ -255,6 +256,7 @@ pub fn build() -> Result<Tree> {
         m["bzimage"] = t.bzimage().display().to_string().into();
         m["build_dir"] = t.build.display().to_string().into();
         m["module"] = t.module().display().to_string().into();
+        m["rust_module"] = crate::rust_driver::module(&t).display().to_string().into();
     })?;
     Ok(t)
 }
@@ -318,7 +320,7 @@ fn build_module(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
 }
 
 /// Copies a source folder into a build folder, rewriting only changed files.
-fn sync_dir(src: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn sync_dir(src: &Path, dst: &Path) -> Result<()> {
     for (rel, abs) in files_below(src, ".")? {
         let rel = rel.trim_start_matches("./");
         write_if_changed(&dst.join(rel), &fs::read(abs)?)?;

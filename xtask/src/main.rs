@@ -11,6 +11,7 @@ mod manifest;
 mod patches;
 mod qemu;
 mod run;
+mod rust_driver;
 mod suite;
 mod util;
 mod vectors;
@@ -45,6 +46,9 @@ enum Cmd {
         /// Which device: c (in QEMU, the default) or rust (vfio-user/, served over vfio-user)
         #[arg(long, value_enum, default_value = "c")]
         device: vfio_user::DeviceKind,
+        /// Which driver binds the devices: c (linux/c, the default) or rust (linux/rust)
+        #[arg(long, value_enum, default_value = "c")]
+        driver: rust_driver::Driver,
     },
     /// Interactive guest shell (Ctrl-A X quits)
     Shell {
@@ -55,6 +59,9 @@ enum Cmd {
         /// Which device: c (in QEMU, the default) or rust (vfio-user/)
         #[arg(long, value_enum, default_value = "c")]
         device: vfio_user::DeviceKind,
+        /// Which driver binds the devices: c (linux/c, the default) or rust (linux/rust)
+        #[arg(long, value_enum, default_value = "c")]
+        driver: rust_driver::Driver,
     },
     /// The whole test suite (what CI runs)
     Test,
@@ -103,8 +110,18 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             println!("manifest: {}", manifest::path().display());
             Ok(())
         }
-        Cmd::Run { add, tcg, device } => run::main_job(&add, tcg, device),
-        Cmd::Shell { add, tcg, device } => run::shell(&add, tcg, device),
+        Cmd::Run {
+            add,
+            tcg,
+            device,
+            driver,
+        } => run::main_job(&add, tcg, device, driver),
+        Cmd::Shell {
+            add,
+            tcg,
+            device,
+            driver,
+        } => run::shell(&add, tcg, device, driver),
         Cmd::Test => suite::run(),
         Cmd::Bench { smoke, tcg } => bench::main(smoke, tcg),
         Cmd::Qemu => {

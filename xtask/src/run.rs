@@ -1,5 +1,6 @@
 //! `cargo xtask build`, `run` and `shell`: build what a boot needs, then boot it.
 
+use crate::rust_driver::{self, Driver};
 use crate::vfio_user::{self, DeviceKind};
 use crate::{apt, checks, guest, kernel, qemu, vm};
 use anyhow::{bail, Result};
@@ -39,7 +40,7 @@ pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
 }
 
 /// `cargo xtask run`: what a user wants to see first.
-pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> {
+pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind, driver: Driver) -> Result<()> {
     let vm = build_all(extra)?;
     // The Rust device: its servers run for this boot; the VM reaches them over vfio-user.
     let servers = vfio_user::start_for(device, DEVICES)?;
@@ -47,7 +48,9 @@ pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> 
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
     let run = vm.boot(
         accel,
-        &vm::Boot::new("run", Duration::from_secs(300)).echo(),
+        &vm::Boot::new("run", Duration::from_secs(300))
+            .echo()
+            .driver(driver),
     )?;
     println!("\n--- host verdict (accelerator: {}) ---", run.accel.name());
     let mut bad = 0;
@@ -60,6 +63,10 @@ pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> 
     };
     let get = |k: &str| run.step(k);
     report("pci", checks::pci(&get("pci").0, DEVICES));
+    report(
+        "bound driver",
+        rust_driver::check_bound(&get("bound").0, driver, DEVICES),
+    );
     report(
         "driver self-test",
         checks::selftest(&get("selftest").0, DEVICES),
@@ -80,10 +87,10 @@ pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> 
 }
 
 /// `cargo xtask shell`: an interactive guest.
-pub fn shell(extra: &[PathBuf], tcg: bool, device: DeviceKind) -> Result<()> {
+pub fn shell(extra: &[PathBuf], tcg: bool, device: DeviceKind, driver: Driver) -> Result<()> {
     let vm = build_all(extra)?;
     let servers = vfio_user::start_for(device, DEVICES)?;
     let vm = vfio_user::vm_for(servers.as_ref(), &vm);
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
-    vm.shell(accel)
+    vm.shell(accel, driver)
 }

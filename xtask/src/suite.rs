@@ -3,6 +3,7 @@
 //! own check and the checks that need it, and the suite goes on so the summary is complete.
 //! A new boot of the guest is one more stage function built on `boot()`.
 
+use crate::rust_driver::{self, Driver};
 use crate::util::{cache_dir, repo_root};
 use crate::{apt, bench, checks, guest, kernel, patches, qemu, run, vectors, vfio_user, vm};
 use anyhow::{anyhow, bail, ensure, Result};
@@ -71,6 +72,7 @@ pub fn run() -> Result<()> {
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
     builtin_boot(&mut s, &guest);
     module_boot(&mut s, &guest);
+    rust_driver_boot(&mut s, &guest);
     rust_device_boot(&mut s, &guest);
     bench_smoke(&mut s, &guest);
     println!(
@@ -233,7 +235,25 @@ fn boot(
 fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
     let b = vm::Boot::new("test", BOOT_LIMIT);
     boot(s, guest, b, "guest boot", |s, run| {
+        s.check("guest: bound driver (sysfs)", || {
+            rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES)
+        });
         test_mode_checks(s, run, "guest")
+    });
+}
+
+/// The Rust driver (linux/rust/) built in and bound instead of the C one, two devices: the
+/// built-in boot's checks. Its e2e run leaves out the tests of the DMA engine, which this driver
+/// does not use (see guest/initramfs/init).
+fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
+    let b = vm::Boot::new("test", BOOT_LIMIT)
+        .log_name("test-rust-driver")
+        .driver(Driver::Rust);
+    boot(s, guest, b, "Rust driver guest boot", |s, run| {
+        s.check("rust driver: bound driver (sysfs)", || {
+            rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES)
+        });
+        test_mode_checks(s, run, "rust driver")
     });
 }
 

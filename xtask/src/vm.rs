@@ -72,6 +72,8 @@ pub struct Boot {
     pub append: Vec<String>,
     /// Names the serial log, target/my-rng/guest-<log>.log (default: the mode).
     pub log: String,
+    /// The driver that binds the my_rng devices (the other one is kept out).
+    pub driver: crate::rust_driver::Driver,
 }
 
 impl Boot {
@@ -83,6 +85,7 @@ impl Boot {
             echo: false,
             devices: Vec::new(),
             append: Vec::new(),
+            driver: Default::default(),
         }
     }
 
@@ -98,6 +101,11 @@ impl Boot {
 
     pub fn append(mut self, word: &str) -> Boot {
         self.append.push(word.into());
+        self
+    }
+
+    pub fn driver(mut self, d: crate::rust_driver::Driver) -> Boot {
+        self.driver = d;
         self
     }
 
@@ -133,7 +141,7 @@ impl Vm {
             c.args(["-L", d]);
         }
         let mut cmdline = format!("console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={}", boot.mode);
-        for w in &boot.append {
+        for w in boot.driver.cmdline().iter().chain(&boot.append) {
             cmdline.push(' ');
             cmdline.push_str(w);
         }
@@ -275,12 +283,12 @@ impl Vm {
     }
 
     /// An interactive guest shell on this terminal (Ctrl-A X leaves QEMU).
-    pub fn shell(&self, accel: Accel) -> Result<()> {
+    pub fn shell(&self, accel: Accel, driver: crate::rust_driver::Driver) -> Result<()> {
         step(&format!(
             "Interactive guest shell under {} (Ctrl-A X quits QEMU)",
             accel.name()
         ));
-        let boot = Boot::new("shell", Duration::MAX);
+        let boot = Boot::new("shell", Duration::MAX).driver(driver);
         let status = self.command(accel, &boot).status()?;
         if !status.success() {
             bail!("QEMU exited with {status}");

@@ -1,0 +1,139 @@
+//! The Rust driver (linux/rust/): applied to the guest kernel's tree beside the C driver, built
+//! in and as the out-of-tree my_rng_rust.ko. It is not part of the Linux 6.6.4 deliverable
+//! (6.6 has no Rust PCI abstractions): `kernel::component()`, which the patches and checkpatch
+//! use, stays the C driver only.
+//!
+//! Both drivers are built into the one guest kernel; each boot keeps exactly one of them on the
+//! kernel command line (`initcall_blacklist=`), see [`Driver::cmdline`].
+
+use crate::integrate::{self, files_below, Component};
+use crate::kernel::{self, Tree};
+use crate::util::{cache_dir, repo_root, run_logged, step};
+use anyhow::{ensure, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Which driver binds the my_rng devices in a boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Driver {
+    /// linux/c (drivers/misc/my-rng.c), the deliverable.
+    #[default]
+    C,
+    /// linux/rust (drivers/misc/my_rng_rust_main.rs).
+    Rust,
+}
+
+/// The built-in C driver's initcall (module_pci_driver()).
+const C_INITCALL: &str = "my_rng_pci_driver_init";
+/// The built-in Rust driver's initcall (`__<module name>_init`, from the module! macro).
+const RUST_INITCALL: &str = "__my_rng_rust_init";
+
+impl Driver {
+    /// Kernel command-line words of a boot with this driver: the other built-in driver's
+    /// initcall is skipped. The Rust one also tells the guest's /init (MYRNG_DRIVER).
+    pub fn cmdline(self) -> Vec<String> {
+        match self {
+            Driver::C => vec![format!("initcall_blacklist={RUST_INITCALL}")],
+            Driver::Rust => vec![
+                format!("initcall_blacklist={C_INITCALL}"),
+                "MYRNG_DRIVER=rust".into(),
+            ],
+        }
+    }
+
+    /// The PCI driver's name (/sys/bus/pci/drivers/<name>).
+    pub fn pci_name(self) -> &'static str {
+        match self {
+            Driver::C => "my_rng",
+            Driver::Rust => "my_rng_rust",
+        }
+    }
+}
+
+/// The linux/rust component: its integration.txt edits plus the files under linux/rust/drivers.
+pub fn component() -> Result<Component> {
+    let dir = repo_root().join("linux/rust");
+    let new_files = files_below(&dir, "drivers")?;
+    Ok(Component { dir, new_files })
+}
+
+/// Brings the kernel work tree to pristine + the C driver + the Rust driver.
+pub fn apply(pristine: &Path, work: &Path) -> Result<usize> {
+    let c = kernel::component()?.changes(pristine)?;
+    let both = component()?.changes_over(pristine, c)?;
+    integrate::apply_changes(&both, pristine, work)
+}
+
+/// Where linux/rust is built as the out-of-tree module.
+fn module_dir(t: &Tree) -> PathBuf {
+    t.build
+        .parent()
+        .map(|p| p.join("module-rust"))
+        .unwrap_or_else(|| cache_dir().join("module-rust"))
+}
+
+/// The Rust driver as the out-of-tree module.
+pub fn module(t: &Tree) -> PathBuf {
+    module_dir(t).join("my_rng_rust.ko")
+}
+
+/// Builds linux/rust as my_rng_rust.ko against the guest kernel; `make` is the kernel's make
+/// command (O=, LLVM=, toolchain).
+pub fn build_module(t: &Tree, mut make: Command) -> Result<()> {
+    let dir = module_dir(t);
+    let src = repo_root().join("linux/rust");
+    kernel::sync_dir(&src.join("drivers"), &dir.join("drivers"))?;
+    std::fs::copy(src.join("Kbuild"), dir.join("Kbuild"))?;
+    step("Building the out-of-tree module my_rng_rust.ko");
+    run_logged(
+        make.arg(format!("M={}", dir.display())).arg("modules"),
+        &cache_dir().join("logs/module-rust-build.log"),
+    )
+}
+
+/// Which driver the guest's `bound` step found on each my_rng device: all of them `driver`.
+pub fn check_bound(text: &str, driver: Driver, devices: usize) -> Result<String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    ensure!(
+        lines.len() == devices,
+        "{} my_rng device(s) listed, want {devices}: {text:?}",
+        lines.len()
+    );
+    for l in &lines {
+        let bound = l.split_whitespace().nth(1).unwrap_or("none");
+        ensure!(
+            bound == driver.pci_name(),
+            "{l}: bound to {bound}, want {}",
+            driver.pci_name()
+        );
+    }
+    Ok(format!(
+        "{devices} device(s) bound to {} (sysfs)",
+        driver.pci_name()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_driver_keeps_the_other_out() {
+        assert_eq!(
+            Driver::C.cmdline(),
+            ["initcall_blacklist=__my_rng_rust_init"]
+        );
+        assert!(Driver::Rust
+            .cmdline()
+            .contains(&"initcall_blacklist=my_rng_pci_driver_init".to_string()));
+    }
+
+    #[test]
+    fn bound_driver_is_checked() {
+        let t = "0000:00:03.0 my_rng_rust\n0000:00:04.0 my_rng_rust\n";
+        assert!(check_bound(t, Driver::Rust, 2).is_ok());
+        assert!(check_bound(t, Driver::C, 2).is_err());
+        assert!(check_bound(t, Driver::Rust, 3).is_err());
+        assert!(check_bound("0000:00:03.0 none\n", Driver::Rust, 1).is_err());
+    }
+}
