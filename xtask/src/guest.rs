@@ -170,6 +170,9 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
     c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?)?;
     if let Some(m) = module {
         c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?)?;
+        if let Some(r) = crate::rust_driver::module_beside(m) {
+            c.file("lib/modules/my_rng_rust.ko", 0o644, &fs::read(r)?)?;
+        }
     }
     let rngtest = rngtest()?;
     c.file("bin/rngtest", 0o755, &read_exec(&rngtest)?)?;

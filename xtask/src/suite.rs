@@ -73,6 +73,7 @@ pub fn run() -> Result<()> {
     builtin_boot(&mut s, &guest);
     module_boot(&mut s, &guest);
     rust_driver_boot(&mut s, &guest);
+    rust_module_boot(&mut s, &guest);
     rust_device_boot(&mut s, &guest);
     bench_smoke(&mut s, &guest);
     println!(
@@ -254,6 +255,44 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
             rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES)
         });
         test_mode_checks(s, run, "rust driver")
+    });
+}
+
+/// The Rust driver as my_rng_rust.ko, with both built-in drivers kept out: insmod, the probe
+/// self-test, the seed's app, unload refused while a file is open, then unload and reload.
+fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
+    let b = vm::Boot::new("rust-module", BOOT_LIMIT)
+        .append(&format!("initcall_blacklist={}", rust_driver::C_INITCALL));
+    boot(s, guest, b, "Rust module guest boot", |s, run| {
+        let get = |k: &str| run.step(k);
+        s.check(
+            "rust module: insmod my_rng_rust.ko (built-in drivers kept out)",
+            || {
+                let (t, rc) = get("insmod");
+                ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
+                rust_driver::check_bound(&get("bound").0, Driver::Rust, run::DEVICES)
+            },
+        );
+        s.check("rust module: probe self-test", || {
+            checks::selftest(&get("selftest").0, run::DEVICES)
+        });
+        s.check("rust module: seed's C app", || {
+            let (t, rc) = get("my-app");
+            checks::app_output(&t, rc, 0)
+        });
+        s.check(
+            "rust module: rmmod refused with a file open, then unload and reload",
+            || {
+                let (t, rc) = get("reload");
+                ensure!(rc == 0, "reload step exit {rc}: {}", t.trim());
+                rust_driver::check_bound(&t, Driver::Rust, run::DEVICES)?;
+                let (t, rc) = get("my-app-reloaded");
+                checks::app_output(&t, rc, 0)
+            },
+        );
+        s.check("rust module: kernel log clean", || {
+            checks::kernel_log_clean(&run.log)
+        });
     });
 }
 

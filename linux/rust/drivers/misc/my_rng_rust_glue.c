@@ -5,8 +5,9 @@
  * abstraction and <linux/hw_random.h> is not in the Rust bindings, so the
  * hwrng is allocated, registered and unregistered here and its read()
  * calls back into Rust. The Rust miscdevice abstraction registers its node
- * without a parent, so the "device" link that user space uses to find the
- * PCI function of a node is added here.
+ * without a parent and without attributes, so the "device" link that user
+ * space uses to find the PCI function of a node, and the node's read_path
+ * attribute, are added here.
  */
 
 #include <linux/device.h>
@@ -57,16 +58,88 @@ void my_rng_rust_hwrng_unregister(struct hwrng *rng)
 	kfree(rng);
 }
 
-/* /sys/class/misc/<node>/device -> the PCI function, as for a C misc driver. */
-int my_rng_rust_link_parent(struct miscdevice *misc, struct pci_dev *pdev)
+/*
+ * read() paths the read_path attribute accepts: this driver reads through
+ * registers only, so it accepts the values the C driver accepts on a device
+ * without DMA ("bounce" and "zerocopy" are refused with -EINVAL).
+ */
+static const char * const my_rng_rust_paths[] = { "auto", "mmio" };
+
+/**
+ * struct my_rng_rust_node - what the glue adds to a misc node in sysfs
+ * @read_path: the read_path attribute
+ * @path:      its value, an index into my_rng_rust_paths
+ */
+struct my_rng_rust_node {
+	struct device_attribute read_path;
+	int path;
+};
+
+static ssize_t my_rng_rust_path_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
 {
-	return sysfs_create_link(&misc->this_device->kobj, &pdev->dev.kobj,
-				 "device");
+	struct my_rng_rust_node *node =
+		container_of(attr, struct my_rng_rust_node, read_path);
+
+	return sysfs_emit(buf, "%s\n", my_rng_rust_paths[READ_ONCE(node->path)]);
 }
 
-void my_rng_rust_unlink_parent(struct miscdevice *misc)
+static ssize_t my_rng_rust_path_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
 {
+	struct my_rng_rust_node *node =
+		container_of(attr, struct my_rng_rust_node, read_path);
+	int path = sysfs_match_string(my_rng_rust_paths, buf);
+
+	if (path < 0)
+		return path;
+	WRITE_ONCE(node->path, path);
+	return count;
+}
+
+/*
+ * /sys/class/misc/<node>/device -> the PCI function, as for a C misc driver,
+ * and /sys/class/misc/<node>/read_path. Stores what to tear down in *@out.
+ */
+int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
+			   struct my_rng_rust_node **out)
+{
+	struct my_rng_rust_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
+	int ret;
+
+	if (!node)
+		return -ENOMEM;
+	sysfs_attr_init(&node->read_path.attr);
+	node->read_path.attr.name = "read_path";
+	node->read_path.attr.mode = 0644;
+	node->read_path.show = my_rng_rust_path_show;
+	node->read_path.store = my_rng_rust_path_store;
+
+	ret = sysfs_create_link(&misc->this_device->kobj, &pdev->dev.kobj,
+				"device");
+	if (ret)
+		goto err_free;
+	ret = device_create_file(misc->this_device, &node->read_path);
+	if (ret)
+		goto err_link;
+	*out = node;
+	return 0;
+
+err_link:
 	sysfs_remove_link(&misc->this_device->kobj, "device");
+err_free:
+	kfree(node);
+	return ret;
+}
+
+/* Undoes my_rng_rust_node_setup(); no show() or store() runs after it. */
+void my_rng_rust_node_teardown(struct miscdevice *misc,
+			       struct my_rng_rust_node *node)
+{
+	device_remove_file(misc->this_device, &node->read_path);
+	sysfs_remove_link(&misc->this_device->kobj, "device");
+	kfree(node);
 }
 
 /*

@@ -10,6 +10,7 @@
 
 struct hwrng;
 struct miscdevice;
+struct my_rng_rust_node;
 struct pci_dev;
 
 /* Defined in Rust: reads host entropy of the device whose state is @priv. */
@@ -18,8 +19,10 @@ int my_rng_rust_hwrng_read(const void *priv, void *data, size_t max, bool wait);
 int my_rng_rust_hwrng_register(const char *name, const void *priv,
 			       unsigned short quality, struct hwrng **out);
 void my_rng_rust_hwrng_unregister(struct hwrng *rng);
-int my_rng_rust_link_parent(struct miscdevice *misc, struct pci_dev *pdev);
-void my_rng_rust_unlink_parent(struct miscdevice *misc);
+int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
+			   struct my_rng_rust_node **out);
+void my_rng_rust_node_teardown(struct miscdevice *misc,
+			       struct my_rng_rust_node *node);
 void my_rng_rust_info_line(const char *line);
 
 #endif /* _MY_RNG_RUST_GLUE_H */

@@ -9,7 +9,8 @@
 //! has RNG and SEED; it is recognised by the missing magic in its ID register.
 //!
 //! This driver reads through registers only: it does not use the DMA engine of an ABI 2.1
-//! device, and it has no `read_path` attribute.
+//! device, and its `read_path` attribute accepts only `auto` and `mmio`, as the C driver's does
+//! on a device without DMA.
 //!
 //! Locking: a per-device mutex makes every register sequence atomic with respect to the other
 //! users of the device (ioctls, `read()`, hw_random). BAR0 is a device-managed resource
@@ -18,13 +19,13 @@
 //! holds a reference, so it outlives the binding.
 //!
 //! What the Rust abstractions of this kernel do not offer is in `my_rng_rust_glue.c`: the
-//! hw_random registration, the node's `device` link in sysfs and the unprefixed log lines of
-//! the self-test.
+//! hw_random registration, the node's `device` link and `read_path` attribute in sysfs, and the
+//! unprefixed log lines of the self-test.
 
 use core::{
     ffi::c_void,
     ptr::NonNull,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, Ordering},
 };
 use kernel::{
     bindings,
@@ -157,10 +158,12 @@ extern "C" {
         out: *mut *mut RawHwrng,
     ) -> c_int;
     fn my_rng_rust_hwrng_unregister(rng: *mut RawHwrng);
-    // `struct miscdevice *` and `struct pci_dev *`, as untyped pointers: the bindings' types
-    // of these structures are not FFI-safe by the compiler's rules (zero-sized members).
-    fn my_rng_rust_link_parent(misc: *mut c_void, pdev: *mut c_void) -> c_int;
-    fn my_rng_rust_unlink_parent(misc: *mut c_void);
+    // `struct miscdevice *`, `struct pci_dev *` and `struct my_rng_rust_node *`, as untyped
+    // pointers: the bindings' types of the first two are not FFI-safe by the compiler's rules
+    // (zero-sized members), the last one is the glue's own.
+    fn my_rng_rust_node_setup(misc: *mut c_void, pdev: *mut c_void, out: *mut *mut c_void)
+        -> c_int;
+    fn my_rng_rust_node_teardown(misc: *mut c_void, node: *mut c_void);
     fn my_rng_rust_info_line(line: *const c_char);
 }
 
@@ -531,6 +534,8 @@ struct MyRngData {
     #[pin]
     misc: MiscDeviceRegistration<MyRng>,
     rng: Arc<MyRng>,
+    /// What the glue added to the node in sysfs (null until then), torn down at unbind.
+    node: AtomicPtr<c_void>,
     _index: Index,
 }
 
@@ -633,23 +638,31 @@ impl pci::Driver for MyRngDriver {
                 hwrng,
                 misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: node }),
                 rng,
+                node: AtomicPtr::new(core::ptr::null_mut()),
                 _index: index,
             })
             .pin_chain(move |data| {
+                let mut node = core::ptr::null_mut();
                 // SAFETY: `misc` is registered; `pdev_raw` points to the `struct pci_dev` of the
                 // bound device (`pci::Device` is a transparent wrapper of it), which outlives the
-                // node, and the link is removed with the node at the latest.
+                // node; `unbind` tears down what this sets up, before the node is deregistered.
                 kernel::error::to_result(unsafe {
-                    my_rng_rust_link_parent(data.misc.as_raw().cast(), pdev_raw)
-                })
+                    my_rng_rust_node_setup(data.misc.as_raw().cast(), pdev_raw, &mut node)
+                })?;
+                data.node.store(node, Ordering::Release);
+                Ok(())
             }))
         })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        // SAFETY: `misc` is registered (it is deregistered when `this` is dropped, after this
-        // callback), and `probe` created the link.
-        unsafe { my_rng_rust_unlink_parent(this.misc.as_raw().cast()) };
+        let node = this.node.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !node.is_null() {
+            // SAFETY: `misc` is registered (it is deregistered when `this` is dropped, after
+            // this callback), and `node` is what `my_rng_rust_node_setup` set up on it; the swap
+            // makes this the only teardown.
+            unsafe { my_rng_rust_node_teardown(this.misc.as_raw().cast(), node) };
+        }
     }
 }
 
