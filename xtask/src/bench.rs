@@ -521,9 +521,21 @@ pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup
 /// A bench boot of `vm` with its own devices (and virtio-rng); the serial log is
 /// guest-`log`[-smoke].log.
 pub fn boot_vm(vm: &vm::Vm, accel: vm::Accel, smoke: bool, log: &str) -> Result<(Report, Setup)> {
+    boot_vm_with(vm, accel, smoke, log, Default::default())
+}
+
+/// [`boot_vm`] with `driver` bound to the my_rng devices.
+pub fn boot_vm_with(
+    vm: &vm::Vm,
+    accel: vm::Accel,
+    smoke: bool,
+    log: &str,
+    driver: crate::rust_driver::Driver,
+) -> Result<(Report, Setup)> {
     let mut b = vm::Boot::new("bench", Duration::from_secs(if smoke { 600 } else { 1800 }))
         .device("virtio-rng-pci")
-        .log_name(log);
+        .log_name(log)
+        .driver(driver);
     if smoke {
         b = b
             .append("MYRNG_BENCH=smoke")
@@ -570,6 +582,9 @@ pub fn smoke(vm: &vm::Vm, accel: vm::Accel) -> Result<Outcome> {
     report
         .rows
         .extend(crate::vfio_user::bench_rows(vm, accel, true)?);
+    report
+        .rows
+        .extend(crate::rust_driver::bench_rows(vm, accel, true)?);
     ensure!(
         !report.rows.is_empty(),
         "the guest's bench reported no rows"
@@ -597,6 +612,9 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
         report
             .rows
             .extend(crate::vfio_user::bench_rows(&vm, accel, false)?);
+        report
+            .rows
+            .extend(crate::rust_driver::bench_rows(&vm, accel, false)?);
         write_files(&dir(false), &setup, &report)?
     };
     step(&format!(

@@ -9,6 +9,7 @@
 use crate::integrate::{self, files_below, Component};
 use crate::kernel::{self, Tree};
 use crate::util::{cache_dir, repo_root, run_logged, step};
+use crate::{bench, vm};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +95,40 @@ pub fn build_module(t: &Tree, mut make: Command) -> Result<()> {
         make.arg(format!("M={}", dir.display())).arg("modules"),
         &cache_dir().join("logs/module-rust-build.log"),
     )
+}
+
+/// The Rust driver's rows for `cargo xtask bench`: a bench boot with one my_rng device bound to
+/// it; the paths it has (the seed's RAND ioctl, SEED_READ, read() through registers, hw_random),
+/// as `rustdrv-<id>`, beside the C driver's rows of the same ids.
+pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<bench::Row>> {
+    const ROWS: &[&str] = &[
+        "ioctl-rand",
+        "ioctl-seed-read",
+        "read-mmio-64k",
+        "hwrng-my_rng",
+    ];
+    let vm = vm::Vm {
+        devices: 1,
+        ..base.clone()
+    };
+    let (report, _) = bench::boot_vm_with(&vm, accel, smoke, "bench-rust-driver", Driver::Rust)?;
+    let rows: Vec<bench::Row> = report
+        .rows
+        .into_iter()
+        .filter(|r| ROWS.contains(&r.id.as_str()))
+        .map(|r| bench::Row {
+            id: format!("rustdrv-{}", r.id),
+            label: format!("{} [Rust driver]", r.label),
+            ..r
+        })
+        .collect();
+    ensure!(
+        rows.len() == ROWS.len(),
+        "the Rust driver's bench lacks rows: {} of {}",
+        rows.len(),
+        ROWS.len()
+    );
+    Ok(rows)
 }
 
 /// Which driver the guest's `bound` step found on each my_rng device (lines `<PCI address>
