@@ -193,6 +193,12 @@ fn rust_toolchain() -> Result<(PathBuf, PathBuf)> {
     Ok((lib, tools.join("bin")))
 }
 
+/// The kernel's make command for `t` (O=, LLVM=, the Rust toolchain), for other modules' builds.
+pub(crate) fn make_for(t: &Tree) -> Result<Command> {
+    let (lib, bin) = rust_toolchain()?;
+    Ok(make(t, &lib, &bin))
+}
+
 pub(crate) fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
     let mut c = Command::new("make");
     let path = format!(

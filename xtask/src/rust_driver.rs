@@ -8,7 +8,7 @@
 
 use crate::integrate::{self, files_below, Component};
 use crate::kernel::{self, Tree};
-use crate::util::{cache_dir, repo_root, run_logged, step};
+use crate::util::{cache_dir, repo_root, run, run_logged, step};
 use crate::{bench, vm};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
@@ -95,6 +95,56 @@ pub fn build_module(t: &Tree, mut make: Command) -> Result<()> {
         make.arg(format!("M={}", dir.display())).arg("modules"),
         &cache_dir().join("logs/module-rust-build.log"),
     )
+}
+
+/// The Rust driver's own style gates: rustfmt with the kernel's .rustfmt.toml, a `CLIPPY=1`
+/// build of the module with warnings as errors, and checkpatch --strict on its C glue.
+pub fn gates(t: &Tree) -> Result<String> {
+    let src = repo_root().join("linux/rust");
+    let files: Vec<PathBuf> = files_below(&src, "drivers")?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let is = |p: &Path, ext: &str| p.extension().is_some_and(|e| e == ext);
+    let rs: Vec<&PathBuf> = files.iter().filter(|p| is(p, "rs")).collect();
+    let c: Vec<&PathBuf> = files.iter().filter(|p| is(p, "c") || is(p, "h")).collect();
+    run(Command::new("rustfmt")
+        .args(["--check", "--edition", "2021", "--config-path"])
+        .arg(t.work.join(".rustfmt.toml"))
+        .args(&rs))?;
+
+    // A fresh folder: every file is compiled, so clippy sees all of them.
+    let dir = module_dir(t).with_file_name("module-rust-clippy");
+    let _ = std::fs::remove_dir_all(&dir);
+    kernel::sync_dir(&src.join("drivers"), &dir.join("drivers"))?;
+    std::fs::copy(src.join("Kbuild"), dir.join("Kbuild"))?;
+    run_logged(
+        kernel::make_for(t)?
+            .arg(format!("M={}", dir.display()))
+            .args(["CLIPPY=1", "KRUSTFLAGS=-Dwarnings", "modules"]),
+        &cache_dir().join("logs/module-rust-clippy.log"),
+    )?;
+
+    let out = Command::new("perl")
+        .arg(kernel::pristine()?.join("scripts/checkpatch.pl"))
+        .args(["--strict", "--no-tree", "--terse", "--show-types", "-f"])
+        .args(&c)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let issues: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARNING") || l.contains("CHECK"))
+        .collect();
+    ensure!(
+        issues.is_empty(),
+        "checkpatch --strict: {}",
+        issues.join("; ")
+    );
+    Ok(format!(
+        "{} Rust file(s) rustfmt- and clippy-clean, {} C file(s) checkpatch-clean",
+        rs.len(),
+        c.len()
+    ))
 }
 
 /// The Rust driver's rows for `cargo xtask bench`: a bench boot with one my_rng device bound to

@@ -186,6 +186,12 @@ fn driver(s: &mut Suite) -> Option<kernel::Tree> {
     s.check("kernel checkpatch --strict", || {
         kernel::checkpatch().map(|_| "clean".into())
     });
+    if let Some(t) = &k {
+        s.check(
+            "Rust driver: rustfmt, CLIPPY=1 build (-D warnings), checkpatch --strict of its glue",
+            || rust_driver::gates(t),
+        );
+    }
     k
 }
 
