@@ -39,7 +39,7 @@ use kernel::{
     new_mutex, pci,
     prelude::*,
     str::CString,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{aref::ARef, Arc, ArcBorrow, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -539,6 +539,23 @@ struct MyRngData {
     _index: Index,
 }
 
+/// Disables the PCI device when dropped. Registered as a device-managed resource right after
+/// the device is enabled, so that devres runs it after releasing what probe set up later (BAR0
+/// first), as `pcim_enable_device()` does for the C driver.
+struct Enabled(ARef<pci::Device>);
+
+impl Drop for Enabled {
+    fn drop(&mut self) {
+        let raw = core::ptr::from_ref::<pci::Device>(&self.0)
+            .cast::<bindings::pci_dev>()
+            .cast_mut();
+        // SAFETY: `raw` points to the `struct pci_dev` (`pci::Device` is a transparent wrapper
+        // of it) that the `ARef` keeps alive; probe enabled it once before creating `self`, and
+        // this runs once, so the enable count stays balanced.
+        unsafe { bindings::pci_disable_device(raw) };
+    }
+}
+
 struct MyRngDriver;
 
 /// `PCI_DEVICE(0x1234, 0xcafe)`: `pci::Vendor` has no constructor for QEMU's vendor id 0x1234,
@@ -577,6 +594,8 @@ impl pci::Driver for MyRngDriver {
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             pdev.enable_device_mem()?;
+            let enabled: ARef<pci::Device> = pdev.into();
+            kernel::devres::register(pdev.as_ref(), Enabled(enabled), GFP_KERNEL)?;
             let bar = pdev.iomap_region_sized::<{ regs::END }>(0, c"my_rng_rust")?;
             let bar = bar.into_devres()?;
             let (mut id, mut features, mut algos) = (0, 0, 0);
