@@ -31,14 +31,11 @@ const RUST_INITCALL: &str = "__my_rng_rust_init";
 
 impl Driver {
     /// Kernel command-line words of a boot with this driver: the other built-in driver's
-    /// initcall is skipped. The Rust one also tells the guest's /init (MYRNG_DRIVER).
+    /// initcall is skipped.
     pub fn cmdline(self) -> Vec<String> {
         match self {
             Driver::C => vec![format!("initcall_blacklist={RUST_INITCALL}")],
-            Driver::Rust => vec![
-                format!("initcall_blacklist={C_INITCALL}"),
-                "MYRNG_DRIVER=rust".into(),
-            ],
+            Driver::Rust => vec![format!("initcall_blacklist={C_INITCALL}")],
         }
     }
 
@@ -155,6 +152,9 @@ pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<be
         "ioctl-rand",
         "ioctl-seed-read",
         "read-mmio-64k",
+        "read-bounce-64k",
+        "read-zerocopy-1m",
+        "read-dma-1m-glibc",
         "hwrng-my_rng",
     ];
     let vm = vm::Vm {

@@ -245,13 +245,12 @@ fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check("guest: bound driver (sysfs)", || {
             rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES)
         });
-        test_mode_checks(s, run, "guest", "")
+        test_mode_checks(s, run, "guest")
     });
 }
 
 /// The Rust driver (linux/rust/) built in and bound instead of the C one, two devices: the
-/// built-in boot's checks. Its e2e run leaves out the tests of the DMA engine, which this driver
-/// does not use (see guest/initramfs/init).
+/// built-in boot's checks, the full e2e suite included.
 fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
     let b = vm::Boot::new("test", BOOT_LIMIT)
         .log_name("test-rust-driver")
@@ -260,14 +259,7 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check("rust driver: bound driver (sysfs)", || {
             rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES)
         });
-        // Say in the check's own name that this is a subset, so a reader of the PASS line
-        // cannot take it for the full suite.
-        test_mode_checks(
-            s,
-            run,
-            "rust driver",
-            " (register-path tests only: the driver has no DMA yet, its 13 DMA tests are not run)",
-        )
+        test_mode_checks(s, run, "rust driver")
     });
 }
 
@@ -309,9 +301,8 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
     });
 }
 
-/// The checks of a `test`-mode boot, named `<prefix>: ...`; `e2e_scope` qualifies the e2e
-/// check's name when the boot runs only part of the e2e suite.
-fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str, e2e_scope: &str) {
+/// The checks of a `test`-mode boot, named `<prefix>: ...`.
+fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
     let get = |k: &str| run.step(k);
     s.check(&format!("{prefix}: device visible on PCI"), || {
         checks::pci(&get("pci").0, run::DEVICES)
@@ -334,7 +325,7 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str, e2e_scope: &str)
         let (t, rc) = get("demo");
         checks::app_output(&t, rc, 0)
     });
-    s.check(&format!("{prefix}: in-guest e2e tests{e2e_scope}"), || {
+    s.check(&format!("{prefix}: in-guest e2e tests"), || {
         let (t, rc) = get("e2e");
         checks::e2e(&t, rc).map(|r| r.0)
     });
@@ -368,7 +359,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
         .map_err(|e| anyhow!("{e:#}"));
     let b = vm::Boot::new("test", RUST_BOOT_LIMIT).log_name("test-rust");
     boot(s, &guest, b, "rust device guest boot", |s, run| {
-        test_mode_checks(s, run, "rust device", "")
+        test_mode_checks(s, run, "rust device")
     });
     s.check("rust device: servers stop cleanly on SIGTERM", || {
         servers.stop()

@@ -7,16 +7,21 @@
  * calls back into Rust. The Rust miscdevice abstraction registers its node
  * without a parent and without attributes, so the "device" link that user
  * space uses to find the PCI function of a node, and the node's read_path
- * attribute, are added here.
+ * attribute, are added here. There is no Rust abstraction to pin the pages of
+ * an iov_iter either: the zero-copy read() pins and maps them here.
  */
 
 #include <linux/device.h>
+#include <linux/dma-mapping.h>
 #include <linux/hw_random.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/printk.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
+#include <linux/uio.h>
 
 #include "my_rng_rust_glue.h"
 
@@ -58,21 +63,19 @@ void my_rng_rust_hwrng_unregister(struct hwrng *rng)
 	kfree(rng);
 }
 
-/*
- * read() paths the read_path attribute accepts: this driver reads through
- * registers only, so it accepts the values the C driver accepts on a device
- * without DMA ("bounce" and "zerocopy" are refused with -EINVAL).
- */
-static const char * const my_rng_rust_paths[] = { "auto", "mmio" };
+/* read() paths, as named in the read_path attribute; Rust decides which apply. */
+static const char * const my_rng_rust_paths[] = {
+	"auto", "mmio", "bounce", "zerocopy",
+};
 
 /**
  * struct my_rng_rust_node - what the glue adds to a misc node in sysfs
  * @read_path: the read_path attribute
- * @path:      its value, an index into my_rng_rust_paths
+ * @priv:      the device's Rust state, for my_rng_rust_path_get/set()
  */
 struct my_rng_rust_node {
 	struct device_attribute read_path;
-	int path;
+	const void *priv;
 };
 
 static ssize_t my_rng_rust_path_show(struct device *dev,
@@ -80,8 +83,11 @@ static ssize_t my_rng_rust_path_show(struct device *dev,
 {
 	struct my_rng_rust_node *node =
 		container_of(attr, struct my_rng_rust_node, read_path);
+	unsigned int path = my_rng_rust_path_get(node->priv);
 
-	return sysfs_emit(buf, "%s\n", my_rng_rust_paths[READ_ONCE(node->path)]);
+	if (path >= ARRAY_SIZE(my_rng_rust_paths))
+		return -EIO;
+	return sysfs_emit(buf, "%s\n", my_rng_rust_paths[path]);
 }
 
 static ssize_t my_rng_rust_path_store(struct device *dev,
@@ -91,19 +97,21 @@ static ssize_t my_rng_rust_path_store(struct device *dev,
 	struct my_rng_rust_node *node =
 		container_of(attr, struct my_rng_rust_node, read_path);
 	int path = sysfs_match_string(my_rng_rust_paths, buf);
+	int ret;
 
 	if (path < 0)
 		return path;
-	WRITE_ONCE(node->path, path);
-	return count;
+	ret = my_rng_rust_path_set(node->priv, path);
+	return ret ? ret : count;
 }
 
 /*
  * /sys/class/misc/<node>/device -> the PCI function, as for a C misc driver,
- * and /sys/class/misc/<node>/read_path. Stores what to tear down in *@out.
+ * and /sys/class/misc/<node>/read_path, whose value @priv holds (it must
+ * outlive the node's teardown). Stores what to tear down in *@out.
  */
 int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
-			   struct my_rng_rust_node **out)
+			   const void *priv, struct my_rng_rust_node **out)
 {
 	struct my_rng_rust_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
 	int ret;
@@ -115,6 +123,7 @@ int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
 	node->read_path.attr.mode = 0644;
 	node->read_path.show = my_rng_rust_path_show;
 	node->read_path.store = my_rng_rust_path_store;
+	node->priv = priv;
 
 	ret = sysfs_create_link(&misc->this_device->kobj, &pdev->dev.kobj,
 				"device");
@@ -149,4 +158,90 @@ void my_rng_rust_node_teardown(struct miscdevice *misc,
 void my_rng_rust_info_line(const char *line)
 {
 	pr_info("%s\n", line);
+}
+
+/**
+ * struct my_rng_rust_pinned - the caller's pages of a zero-copy read()
+ * @sgt:    the pages as a scatterlist, DMA-mapped while @mapped
+ * @pages:  the pages, as iov_iter_extract_pages() listed them
+ * @npages: number of entries in @pages
+ * @len:    bytes extracted from the iterator
+ * @pinned: the pages are pinned (user memory) and must be unpinned
+ * @mapped: @sgt is mapped for @dev
+ * @dev:    the device @sgt is mapped for
+ */
+struct my_rng_rust_pinned {
+	struct sg_table sgt;
+	struct page **pages;
+	unsigned int npages;
+	size_t len;
+	bool pinned;
+	bool mapped;
+	struct device *dev;
+};
+
+/*
+ * Takes up to @max bytes of @iter's destination (advancing @iter by as much),
+ * pinned if it is user memory: pinning may fault pages in, so the caller
+ * holds no lock. Returns the byte count, or -EFAULT if nothing could be
+ * pinned. A short count is a leading part of the buffer.
+ */
+ssize_t my_rng_rust_pin(struct iov_iter *iter, size_t max,
+			struct my_rng_rust_pinned **out)
+{
+	struct my_rng_rust_pinned *p = kzalloc(sizeof(*p), GFP_KERNEL);
+	size_t offset;
+	ssize_t len;
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	p->pinned = iov_iter_extract_will_pin(iter);
+	len = iov_iter_extract_pages(iter, &p->pages, max, UINT_MAX, 0, &offset);
+	if (len <= 0) {
+		kfree(p);
+		return len ? len : -EFAULT;
+	}
+	p->len = len;
+	p->npages = DIV_ROUND_UP(offset + len, PAGE_SIZE);
+	ret = sg_alloc_table_from_pages(&p->sgt, p->pages, p->npages, offset,
+					len, GFP_KERNEL);
+	if (ret) {
+		my_rng_rust_unpin(iter, p, 0);
+		return ret;
+	}
+	*out = p;
+	return len;
+}
+
+/* Maps @p for @pdev (DMA from the device); the device must be bound. */
+struct sg_table *my_rng_rust_map(struct pci_dev *pdev,
+				 struct my_rng_rust_pinned *p)
+{
+	int ret = dma_map_sgtable(&pdev->dev, &p->sgt, DMA_FROM_DEVICE, 0);
+
+	if (ret)
+		return ERR_PTR(ret);
+	p->dev = &pdev->dev;
+	p->mapped = true;
+	return &p->sgt;
+}
+
+/*
+ * Releases @p once the device has stopped writing it: unmapped, unpinned
+ * (dirty: the device wrote them) and freed; @iter is moved back over the
+ * bytes past the first @done, which were not filled.
+ */
+void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
+		       size_t done)
+{
+	if (p->mapped)
+		dma_unmap_sgtable(p->dev, &p->sgt, DMA_FROM_DEVICE, 0);
+	if (p->sgt.sgl)
+		sg_free_table(&p->sgt);
+	if (p->pinned)
+		unpin_user_pages_dirty_lock(p->pages, p->npages, true);
+	kvfree(p->pages);
+	iov_iter_revert(iter, p->len - min(done, p->len));
+	kfree(p);
 }

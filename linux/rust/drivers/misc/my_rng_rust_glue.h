@@ -9,20 +9,32 @@
 #include <linux/types.h>
 
 struct hwrng;
+struct iov_iter;
 struct miscdevice;
 struct my_rng_rust_node;
+struct my_rng_rust_pinned;
 struct pci_dev;
+struct sg_table;
 
 /* Defined in Rust: reads host entropy of the device whose state is @priv. */
 int my_rng_rust_hwrng_read(const void *priv, void *data, size_t max, bool wait);
+/* Defined in Rust: the read_path of the device whose state is @priv. */
+unsigned int my_rng_rust_path_get(const void *priv);
+int my_rng_rust_path_set(const void *priv, unsigned int path);
 
 int my_rng_rust_hwrng_register(const char *name, const void *priv,
 			       unsigned short quality, struct hwrng **out);
 void my_rng_rust_hwrng_unregister(struct hwrng *rng);
 int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
-			   struct my_rng_rust_node **out);
+			   const void *priv, struct my_rng_rust_node **out);
 void my_rng_rust_node_teardown(struct miscdevice *misc,
 			       struct my_rng_rust_node *node);
 void my_rng_rust_info_line(const char *line);
+ssize_t my_rng_rust_pin(struct iov_iter *iter, size_t max,
+			struct my_rng_rust_pinned **out);
+struct sg_table *my_rng_rust_map(struct pci_dev *pdev,
+				 struct my_rng_rust_pinned *p);
+void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
+		       size_t done);
 
 #endif /* _MY_RNG_RUST_GLUE_H */
