@@ -509,49 +509,63 @@ fn today() -> String {
         .unwrap_or_else(|_| "unknown date".into())
 }
 
-/// One bench boot: the guest's report and the setup it ran in. `vm` gets one my_rng device.
+/// The main bench boot: one my_rng device and virtio-rng, measured with the C driver bound,
+/// then the same device moved to the Rust driver (my_rng_rust.ko) and measured again, so that
+/// the two drivers' rows come from one boot.
 pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup)> {
     let vm = vm::Vm {
         devices: 1,
         ..vm.clone()
     };
-    boot_vm(&vm, accel, smoke, "bench")
+    let (mut report, setup, run) =
+        boot_run(&vm, accel, smoke, "bench", &["MYRNG_BENCH_RUST_DRIVER=1"])?;
+    report.rows.extend(crate::rust_driver::bench_rows(&run)?);
+    Ok((report, setup))
 }
 
 /// A bench boot of `vm` with its own devices (and virtio-rng); the serial log is
 /// guest-`log`[-smoke].log.
 pub fn boot_vm(vm: &vm::Vm, accel: vm::Accel, smoke: bool, log: &str) -> Result<(Report, Setup)> {
-    boot_vm_with(vm, accel, smoke, log, Default::default())
+    boot_run(vm, accel, smoke, log, &[]).map(|(r, s, _)| (r, s))
 }
 
-/// [`boot_vm`] with `driver` bound to the my_rng devices.
-pub fn boot_vm_with(
+/// The report of a bench step's output (its JSON line).
+pub fn step_report(run: &vm::Run, step: &str) -> Result<Report> {
+    let (text, rc) = run.step(step);
+    let report = parse_report(&text)
+        .with_context(|| format!("{step} step (exit {rc}) output:\n{}", text.trim()))?;
+    ensure!(
+        !report.rows.is_empty(),
+        "the guest's {step} step reported no rows"
+    );
+    if rc != 0 {
+        note(&format!("the guest's {step} step exited {rc}"));
+    }
+    Ok(report)
+}
+
+/// [`boot_vm`] with `append` on the kernel command line; also gives the run, for the steps
+/// `append` asked for.
+fn boot_run(
     vm: &vm::Vm,
     accel: vm::Accel,
     smoke: bool,
     log: &str,
-    driver: crate::rust_driver::Driver,
-) -> Result<(Report, Setup)> {
+    append: &[&str],
+) -> Result<(Report, Setup, vm::Run)> {
     let mut b = vm::Boot::new("bench", Duration::from_secs(if smoke { 600 } else { 1800 }))
         .device("virtio-rng-pci")
-        .log_name(log)
-        .driver(driver);
+        .log_name(log);
+    for w in append {
+        b = b.append(w);
+    }
     if smoke {
         b = b
             .append("MYRNG_BENCH=smoke")
             .log_name(&format!("{log}-smoke"));
     }
     let run = vm.boot(accel, &b)?;
-    let (text, rc) = run.step(STEP);
-    let report = parse_report(&text)
-        .with_context(|| format!("bench step (exit {rc}) output:\n{}", text.trim()))?;
-    ensure!(
-        !report.rows.is_empty(),
-        "the guest's bench reported no rows"
-    );
-    if rc != 0 {
-        note(&format!("the guest's bench step exited {rc}"));
-    }
+    let report = step_report(&run, STEP)?;
     let kernel = report
         .kernel
         .as_str()
@@ -564,7 +578,7 @@ pub fn boot_vm_with(
         kernel,
         smoke,
     };
-    Ok((report, setup))
+    Ok((report, setup, run))
 }
 
 /// Where the files go.
@@ -582,9 +596,6 @@ pub fn smoke(vm: &vm::Vm, accel: vm::Accel) -> Result<Outcome> {
     report
         .rows
         .extend(crate::vfio_user::bench_rows(vm, accel, true)?);
-    report
-        .rows
-        .extend(crate::rust_driver::bench_rows(vm, accel, true)?);
     ensure!(
         !report.rows.is_empty(),
         "the guest's bench reported no rows"
@@ -612,9 +623,6 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
         report
             .rows
             .extend(crate::vfio_user::bench_rows(&vm, accel, false)?);
-        report
-            .rows
-            .extend(crate::rust_driver::bench_rows(&vm, accel, false)?);
         write_files(&dir(false), &setup, &report)?
     };
     step(&format!(

@@ -180,6 +180,30 @@ pub fn e2e(text: &str, rc: i32) -> Result<(String, usize, usize)> {
 }
 
 /// No kernel warning, bug or oops anywhere in the boot.
+/// The kind of completion interrupt (`MSI` or `INTx`) each of `devices` devices bound to
+/// `driver` announced in its probe line (the C driver: "..., MSI interrupt"; the Rust driver:
+/// "read by DMA (MSI)").
+pub fn interrupt_kind(log: &str, driver: &str, kind: &str, devices: usize) -> Result<String> {
+    let prefix = format!("{driver} 0000:");
+    let probes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&prefix) && (l.contains("interrupt") || l.contains("read by")))
+        .collect();
+    ensure!(
+        probes.len() >= devices,
+        "{} probe line(s) naming the interrupt, want {devices}",
+        probes.len()
+    );
+    let want = [format!("{kind} interrupt"), format!("({kind})")];
+    if let Some(bad) = probes
+        .iter()
+        .find(|l| !want.iter().any(|w| l.contains(w.as_str())))
+    {
+        bail!("not {kind}: {}", bad.trim());
+    }
+    Ok(format!("{} probe(s) of {driver} use {kind}", probes.len()))
+}
+
 pub fn kernel_log_clean(log: &str) -> Result<String> {
     const BAD: &[&str] = &[
         "WARNING:",
@@ -204,6 +228,23 @@ pub fn kernel_log_clean(log: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interrupt_kind_reads_both_drivers_probe_lines() {
+        let c = "[ 0.8] my_rng 0000:00:03.0: /dev/my_rng_driver: DMA, 512 segments and \
+                 1048576 bytes per command, INTx interrupt\n\
+                 [ 0.9] my_rng 0000:00:04.0: /dev/my_rng_driver1: DMA, 512 segments and \
+                 1048576 bytes per command, MSI interrupt\n";
+        assert!(interrupt_kind(c, "my_rng", "INTx", 2).is_err());
+        assert!(interrupt_kind(c, "my_rng", "INTx", 1).is_err());
+        let rust = "[ 0.8] my_rng_rust 0000:00:03.0: /dev/my_rng_driver: ABI 2.1, features \
+                    0x1f, algorithms 0xf, hwrng my_rng, read by DMA (INTx)\n";
+        assert!(interrupt_kind(rust, "my_rng_rust", "INTx", 1).is_ok());
+        assert!(interrupt_kind(rust, "my_rng_rust", "MSI", 1).is_err());
+        // The Rust driver's line is not the C driver's.
+        assert!(interrupt_kind(rust, "my_rng", "INTx", 1).is_err());
+        assert!(interrupt_kind(rust, "my_rng_rust", "INTx", 2).is_err());
+    }
 
     #[test]
     fn rounds_come_from_vectors() {

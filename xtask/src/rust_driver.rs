@@ -144,10 +144,11 @@ pub fn gates(t: &Tree) -> Result<String> {
     ))
 }
 
-/// The Rust driver's rows for `cargo xtask bench`: a bench boot with one my_rng device bound to
-/// it; the paths it has (the seed's RAND ioctl, SEED_READ, read() through registers, hw_random),
-/// as `rustdrv-<id>`, beside the C driver's rows of the same ids.
-pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<bench::Row>> {
+/// The Rust driver's rows for `cargo xtask bench`, from the bench boot's second half (the
+/// device moved to my_rng_rust.ko, see `bench::boot`): the seed's RAND ioctl, SEED_READ, read()
+/// through registers, by bounce and zero-copy DMA and on the auto path, hw_random, as
+/// `rustdrv-<id>`, beside the C driver's rows of the same ids from the same boot.
+pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
     const ROWS: &[&str] = &[
         "ioctl-rand",
         "ioctl-seed-read",
@@ -157,12 +158,13 @@ pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<be
         "read-dma-1m-glibc",
         "hwrng-my_rng",
     ];
-    let vm = vm::Vm {
-        devices: 1,
-        ..base.clone()
-    };
-    let (report, _) = bench::boot_vm_with(&vm, accel, smoke, "bench-rust-driver", Driver::Rust)?;
-    let rows: Vec<bench::Row> = report
+    let (t, rc) = run.step("rust-driver");
+    ensure!(
+        rc == 0,
+        "moving the device to my_rng_rust.ko failed (exit {rc}): {t}"
+    );
+    check_bound(&t, Driver::Rust, 1)?;
+    let rows: Vec<bench::Row> = bench::step_report(run, "bench-rust-driver")?
         .rows
         .into_iter()
         .filter(|r| ROWS.contains(&r.id.as_str()))

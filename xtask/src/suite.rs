@@ -267,7 +267,8 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
 /// self-test, the seed's app, unload refused while a file is open, then unload and reload.
 fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
     let b = vm::Boot::new("rust-module", BOOT_LIMIT)
-        .append(&format!("initcall_blacklist={}", rust_driver::C_INITCALL));
+        .append(&format!("initcall_blacklist={}", rust_driver::C_INITCALL))
+        .append(NO_MSI);
     boot(s, guest, b, "Rust module guest boot", |s, run| {
         let get = |k: &str| run.step(k);
         s.check(
@@ -285,6 +286,16 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
             let (t, rc) = get("my-app");
             checks::app_output(&t, rc, 0)
         });
+        s.check("rust module: INTx completion (pci=nomsi)", || {
+            checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", run::DEVICES)
+        });
+        s.check(
+            "rust module: DMA read vectors over INTx (e2e dma-read-vectors-*)",
+            || {
+                let (t, rc) = get("e2e-dma");
+                checks::e2e(&t, rc).map(|r| r.0)
+            },
+        );
         s.check(
             "rust module: rmmod refused with a file open, then unload and reload",
             || {
@@ -300,6 +311,10 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
         });
     });
 }
+
+/// The module boots run without MSI, so that the drivers' INTx path (shared, level) is
+/// tested too; the built-in boots use MSI.
+const NO_MSI: &str = "pci=nomsi";
 
 /// The checks of a `test`-mode boot, named `<prefix>: ...`.
 fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
@@ -369,7 +384,9 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
 /// The same driver as the out-of-tree my_rng.ko, with the built-in one kept out.
 fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
     // The built-in driver's initcall is skipped, so only my_rng.ko can bind the devices.
-    let b = vm::Boot::new("module", BOOT_LIMIT).append("initcall_blacklist=my_rng_pci_driver_init");
+    let b = vm::Boot::new("module", BOOT_LIMIT)
+        .append("initcall_blacklist=my_rng_pci_driver_init")
+        .append(NO_MSI);
     boot(s, guest, b, "module guest boot", |s, run| {
         let get = |k: &str| run.step(k);
         s.check(
@@ -387,10 +404,16 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
             let (t, rc) = get("my-app");
             checks::app_output(&t, rc, 0)
         });
-        s.check("module: in-guest e2e tests with unload/reload", || {
-            let (t, rc) = get("e2e");
-            checks::e2e(&t, rc).map(|r| r.0)
+        s.check("module: INTx completion (pci=nomsi)", || {
+            checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", run::DEVICES)
         });
+        s.check(
+            "module: in-guest e2e tests with unload/reload (INTx)",
+            || {
+                let (t, rc) = get("e2e");
+                checks::e2e(&t, rc).map(|r| r.0)
+            },
+        );
         s.check("module: kernel log clean", || {
             checks::kernel_log_clean(&run.log)
         });
