@@ -14,12 +14,13 @@ const BUSYBOX: &str = "/bin/busybox";
 pub struct Binaries {
     pub my_rng: PathBuf,
     pub e2e: PathBuf,
+    pub stress: PathBuf,
     pub my_app: PathBuf,
 }
 
 /// Builds the guest programs as static executables (the initramfs has no libc).
 pub fn build() -> Result<Binaries> {
-    step("Building static guest binaries (my-rng, my-rng-e2e, the seed's my-app)");
+    step("Building static guest binaries (my-rng, my-rng-e2e, my-rng-stress, the seed's my-app)");
     run(Command::new(env!("CARGO"))
         .current_dir(repo_root())
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -37,11 +38,13 @@ pub fn build() -> Result<Binaries> {
     let b = Binaries {
         my_rng: rel.join("my-rng"),
         e2e: rel.join("my-rng-e2e"),
+        stress: rel.join("my-rng-stress"),
         my_app,
     };
     manifest::update("guest", |m| {
         m["my_rng"] = b.my_rng.display().to_string().into();
         m["e2e"] = b.e2e.display().to_string().into();
+        m["stress"] = b.stress.display().to_string().into();
         m["my_app"] = b.my_app.display().to_string().into();
     })?;
     Ok(b)
@@ -141,6 +144,16 @@ fn shared_libs(program: &Path) -> Result<Vec<PathBuf>> {
 
 /// Packs busybox, /init, the guest binaries, the module and the user's extra programs.
 pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Result<PathBuf> {
+    initramfs_named("initramfs.cpio", b, module, extra)
+}
+
+/// [`initramfs`] written to target/my-rng/`name` (the debug kernel's has its own modules).
+pub fn initramfs_named(
+    name: &str,
+    b: &Binaries,
+    module: Option<&Path>,
+    extra: &[PathBuf],
+) -> Result<PathBuf> {
     let mut c = Cpio::default();
     for d in [
         "bin",
@@ -167,6 +180,7 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
     c.file("bin/busybox", 0o755, &read_exec(Path::new(BUSYBOX))?)?;
     c.file("bin/my-rng", 0o755, &read_exec(&b.my_rng)?)?;
     c.file("bin/my-rng-e2e", 0o755, &read_exec(&b.e2e)?)?;
+    c.file("bin/my-rng-stress", 0o755, &read_exec(&b.stress)?)?;
     c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?)?;
     if let Some(m) = module {
         c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?)?;
@@ -189,10 +203,11 @@ pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Resu
             .to_string_lossy();
         c.file(&format!("usr/bin/user/{name}"), 0o755, &read_exec(e)?)?;
     }
-    let path = out_dir().join("initramfs.cpio");
+    let path = out_dir().join(name);
     fs::File::create(&path)?.write_all(&c.finish()?)?;
+    let key = name.trim_end_matches(".cpio").replace('-', "_");
     manifest::update("guest", |m| {
-        m["initramfs"] = path.display().to_string().into();
+        m[key.as_str()] = path.display().to_string().into();
     })?;
     Ok(path)
 }

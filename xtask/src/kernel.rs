@@ -27,7 +27,37 @@ pub const LLVM: &str = "LLVM=-19";
 /// The older kernel the patch must also apply to (only the touched folders are extracted).
 pub const OLD_SOURCE: &str = "linux-source-6.1";
 
+/// Which kernel configuration: both are built from the one work tree, each into its own
+/// output folder (`make O=`), so the source is extracted and patched once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Variant {
+    /// The guest kernel of every normal boot: linux/config/*.config on tinyconfig.
+    #[default]
+    Guest,
+    /// The same plus linux/config/debug/*.config: KASAN, lockdep, UBSAN, KFENCE, ACPI PCI
+    /// hotplug; for the stress, fuzz and hot-unplug boots.
+    Debug,
+}
+
+impl Variant {
+    /// Suffix of its output folders and logs ("" for the guest kernel).
+    fn suffix(self) -> &'static str {
+        match self {
+            Variant::Guest => "",
+            Variant::Debug => "-debug",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Guest => "guest",
+            Variant::Debug => "debug",
+        }
+    }
+}
+
 pub struct Tree {
+    pub variant: Variant,
     /// The source tree: pristine + the driver.
     pub work: PathBuf,
     /// `make O=` output.
@@ -38,13 +68,26 @@ pub struct Tree {
 
 impl Tree {
     /// The tree for the guest kernel series, in the cache (built or not).
-    fn new() -> Tree {
+    fn new(variant: Variant) -> Tree {
         let root = cache_dir().join(format!("linux-{SERIES}"));
+        let sfx = variant.suffix();
         Tree {
+            variant,
             work: root.join("src"),
-            build: root.join("build"),
-            module_dir: root.join("module"),
+            build: root.join(format!("build{sfx}")),
+            module_dir: root.join(format!("module{sfx}")),
         }
+    }
+
+    /// A folder beside the module folder, of this variant: `name` + the variant's suffix.
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        self.module_dir
+            .with_file_name(format!("{name}{}", self.variant.suffix()))
+    }
+
+    /// A log file of this variant: logs/<name>[-debug].log.
+    pub fn log(&self, name: &str) -> PathBuf {
+        cache_dir().join(format!("logs/{name}{}.log", self.variant.suffix()))
     }
 
     /// The guest kernel image (driver built in).
@@ -215,21 +258,37 @@ pub(crate) fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
     c
 }
 
-fn fragments() -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(repo_root().join("linux/config"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "config"))
-        .collect();
-    v.sort();
+/// The config fragments of `variant`: linux/config/*.config, then for the debug kernel
+/// linux/config/debug/*.config.
+fn fragments(variant: Variant) -> Result<Vec<PathBuf>> {
+    let list = |dir: PathBuf| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "config"))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut v = list(repo_root().join("linux/config"))?;
+    if variant == Variant::Debug {
+        v.extend(list(repo_root().join("linux/config/debug"))?);
+    }
     Ok(v)
 }
 
-/// Builds bzImage (driver built in) and the out-of-tree my_rng.ko; records them in the manifest.
+/// Builds the guest kernel: bzImage (driver built in) and the out-of-tree my_rng.ko; records
+/// them in the manifest.
 pub fn build() -> Result<Tree> {
+    build_variant(Variant::Guest)
+}
+
+/// Builds `variant`'s bzImage and out-of-tree modules (the manifest records the guest kernel
+/// under "kernel", the debug one under "kernel-debug").
+pub fn build_variant(variant: Variant) -> Result<Tree> {
     check_rustc()?;
     let pristine = pristine()?;
     let (lib, bin) = rust_toolchain()?;
-    let t = Tree::new();
+    let t = Tree::new(variant);
     if !t.work.join(".copied").exists() {
         step("Creating the kernel work tree (hard-linked copy)");
         let _ = fs::remove_dir_all(&t.work);
@@ -242,20 +301,29 @@ pub fn build() -> Result<Tree> {
         note(&format!("{n} driver file(s) updated in the kernel tree"));
     }
     configure(&t, &lib, &bin)?;
+    let first = match variant {
+        Variant::Guest => "first time ~16 CPU-minutes",
+        Variant::Debug => "first time ~30 CPU-minutes",
+    };
     step(&format!(
-        "Building the Linux {SERIES} guest kernel (first time ~16 CPU-minutes, then incremental)"
+        "Building the Linux {SERIES} {} kernel ({first}, then incremental)",
+        variant.name()
     ));
     run_logged(
         // `modules` also writes Module.symvers, which the out-of-tree module build needs.
         make(&t, &lib, &bin).args(["bzImage", "modules"]),
-        &cache_dir().join("logs/kernel-build.log"),
+        &t.log("kernel-build"),
     )?;
     build_module(&t, &lib, &bin)?;
     crate::rust_driver::build_module(&t, make(&t, &lib, &bin))?;
     let release = read(&t.build.join("include/config/kernel.release"))?
         .trim()
         .to_string();
-    manifest::update("kernel", |m| {
+    let key = match variant {
+        Variant::Guest => "kernel",
+        Variant::Debug => "kernel-debug",
+    };
+    manifest::update(key, |m| {
         m["series"] = SERIES.into();
         m["release"] = release.into();
         m["source_package"] = format!("linux-source-{SERIES} {SOURCE_VERSION}").into();
@@ -268,7 +336,7 @@ pub fn build() -> Result<Tree> {
 }
 
 fn configure(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
-    let frags = fragments()?;
+    let frags = fragments(t.variant)?;
     let mut parts: Vec<Vec<u8>> = vec![SOURCE_VERSION.as_bytes().to_vec()];
     for f in &frags {
         parts.push(fs::read(f)?);
@@ -279,9 +347,16 @@ fn configure(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
     if t.build.join(".config").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone()) {
         return Ok(());
     }
-    step("Configuring the kernel: tinyconfig + linux/config/*.config");
+    step(&format!(
+        "Configuring the {} kernel: tinyconfig + {}",
+        t.variant.name(),
+        match t.variant {
+            Variant::Guest => "linux/config/*.config",
+            Variant::Debug => "linux/config/*.config + linux/config/debug/*.config",
+        }
+    ));
     fs::create_dir_all(&t.build)?;
-    let log = cache_dir().join("logs/kernel-config.log");
+    let log = t.log("kernel-config");
     run_logged(make(t, lib, bin).arg("tinyconfig"), &log)?;
     run_logged(
         Command::new(t.work.join("scripts/kconfig/merge_config.sh"))
@@ -321,7 +396,7 @@ fn build_module(t: &Tree, lib: &Path, bin: &Path) -> Result<()> {
         make(t, lib, bin)
             .arg(format!("M={}", t.module_dir.display()))
             .arg("modules"),
-        &cache_dir().join("logs/module-build.log"),
+        &t.log("module-build"),
     )
 }
 

@@ -8,8 +8,11 @@ mod guest;
 mod integrate;
 mod kernel;
 mod manifest;
+mod migration;
 mod patches;
 mod qemu;
+mod qmp;
+mod reliability;
 mod run;
 mod rust_driver;
 mod suite;
@@ -64,7 +67,14 @@ enum Cmd {
         driver: rust_driver::Driver,
     },
     /// The whole test suite (what CI runs)
-    Test,
+    Test {
+        /// List the stages and exit
+        #[arg(long)]
+        list: bool,
+        /// Run only these stages (comma-separated; builds they need still run)
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
     /// Throughput of every path out of the device, against virtio-rng, getrandom() and
     /// /dev/zero: writes docs/bench/ (bench.json, bench.md, bench.png)
     Bench {
@@ -78,8 +88,12 @@ enum Cmd {
     },
     /// Build only QEMU with the device
     Qemu,
-    /// Build only the guest kernel (driver built in) and my_rng.ko
-    Kernel,
+    /// Build only the guest kernel (driver built in) and my_rng.ko, my_rng_rust.ko
+    Kernel {
+        /// guest (the default) or debug (KASAN, lockdep, UBSAN, KFENCE, ACPI hotplug)
+        #[arg(long, value_enum, default_value = "guest")]
+        variant: kernel::Variant,
+    },
     /// Build QEMU and run the device's qtest
     Qtest,
     /// Regenerate the files derived from the reference crate (or check them with --check)
@@ -122,16 +136,20 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             device,
             driver,
         } => run::shell(&add, tcg, device, driver),
-        Cmd::Test => suite::run(),
+        Cmd::Test { list: true, .. } => {
+            suite::list();
+            Ok(())
+        }
+        Cmd::Test { only, .. } => suite::run(&only),
         Cmd::Bench { smoke, tcg } => bench::main(smoke, tcg),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());
             Ok(())
         }
-        Cmd::Kernel => {
+        Cmd::Kernel { variant } => {
             apt::ensure_host_packages()?;
-            println!("{}", kernel::build()?.bzimage().display());
+            println!("{}", kernel::build_variant(variant)?.bzimage().display());
             Ok(())
         }
         Cmd::Qtest => {

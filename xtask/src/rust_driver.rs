@@ -39,6 +39,14 @@ impl Driver {
         }
     }
 
+    /// "c" or "rust", as on the command line.
+    pub fn short(self) -> &'static str {
+        match self {
+            Driver::C => "c",
+            Driver::Rust => "rust",
+        }
+    }
+
     /// The PCI driver's name (/sys/bus/pci/drivers/<name>).
     pub fn pci_name(self) -> &'static str {
         match self {
@@ -64,7 +72,7 @@ pub fn apply(pristine: &Path, work: &Path) -> Result<usize> {
 
 /// Where linux/rust is built as the out-of-tree module: beside linux/c's module folder.
 fn module_dir(t: &Tree) -> PathBuf {
-    t.module_dir.with_file_name("module-rust")
+    t.sibling("module-rust")
 }
 
 /// The Rust driver as the out-of-tree module.
@@ -72,11 +80,13 @@ pub fn module(t: &Tree) -> PathBuf {
     module_dir(t).join("my_rng_rust.ko")
 }
 
-/// The Rust driver's module built beside the C driver's module `c_module` (same kernel tree),
-/// if it exists.
+/// The Rust driver's module built beside the C driver's module `c_module` (same kernel tree
+/// and variant: module[-debug]/my_rng.ko -> module-rust[-debug]/my_rng_rust.ko), if it exists.
 pub fn module_beside(c_module: &Path) -> Option<PathBuf> {
-    let tree = c_module.parent()?.parent()?;
-    let m = tree.join("module-rust/my_rng_rust.ko");
+    let dir = c_module.parent()?;
+    let name = dir.file_name()?.to_str()?;
+    let rust = name.replacen("module", "module-rust", 1);
+    let m = dir.with_file_name(rust).join("my_rng_rust.ko");
     m.exists().then_some(m)
 }
 
@@ -90,7 +100,7 @@ pub fn build_module(t: &Tree, mut make: Command) -> Result<()> {
     step("Building the out-of-tree module my_rng_rust.ko");
     run_logged(
         make.arg(format!("M={}", dir.display())).arg("modules"),
-        &cache_dir().join("logs/module-rust-build.log"),
+        &t.log("module-rust-build"),
     )
 }
 

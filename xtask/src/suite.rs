@@ -5,8 +5,11 @@
 
 use crate::rust_driver::{self, Driver};
 use crate::util::{cache_dir, repo_root};
-use crate::{apt, bench, checks, guest, kernel, patches, qemu, run, vectors, vfio_user, vm};
-use anyhow::{anyhow, bail, ensure, Result};
+use crate::{
+    apt, bench, checks, guest, kernel, migration, patches, qemu, reliability, run, vectors,
+    vfio_user, vm,
+};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,14 +19,71 @@ const BOOT_LIMIT: Duration = Duration::from_secs(900);
 /// ~40 times the in-QEMU device's); measured at about 2 minutes, the limit is generous.
 const RUST_BOOT_LIMIT: Duration = Duration::from_secs(1200);
 
+/// The stages, in run order, as `--only` names them, with what each checks.
+pub const STAGES: &[(&str, &str)] = &[
+    (
+        "host",
+        "rustfmt, clippy, unit and oracle tests, generated vectors",
+    ),
+    ("device", "QEMU build, warning gates, the qtest, checkpatch"),
+    (
+        "patches",
+        "the deliverable patches: current, and applying to every tree",
+    ),
+    (
+        "driver",
+        "guest kernel, older headers, checkpatch, the Rust driver's gates",
+    ),
+    (
+        "guest",
+        "boot with the C driver built in: the seed's checks, e2e, rngtest",
+    ),
+    (
+        "module",
+        "boot with my_rng.ko over INTx: e2e with unload/reload",
+    ),
+    (
+        "rust-driver",
+        "boot with the Rust driver built in: the same checks",
+    ),
+    ("rust-module", "boot with my_rng_rust.ko over INTx"),
+    (
+        "rust-device",
+        "boot with the devices served by the Rust vfio-user server",
+    ),
+    ("bench", "benchmark smoke: every row produces a number"),
+    (
+        "stress",
+        "debug kernel: 8 x 100,000 operations and the fuzzer, per driver",
+    ),
+    (
+        "hotplug",
+        "debug kernel: 100 hot-unplug cycles over QMP, per driver",
+    ),
+    (
+        "migration",
+        "live migrations while the guest verifies seeded streams",
+    ),
+];
+
 /// Counts the results; one line per check.
 struct Suite {
     passed: usize,
     failed: usize,
     start: Instant,
+    /// Stages to run (`--only`); empty: all of them. Builds run whenever a later stage needs
+    /// them, their checks only in their own stage.
+    only: Vec<String>,
+    /// The debug kernel's guest, built by the first stage that needs it.
+    debug: Option<Result<Guest, String>>,
 }
 
 impl Suite {
+    /// Whether stage `name` runs.
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+
     fn check(&mut self, name: &str, f: impl FnOnce() -> Result<String>) -> bool {
         let t = Instant::now();
         match f() {
@@ -58,34 +118,73 @@ impl Suite {
     }
 }
 
-/// Runs every stage; exits non-zero if any check failed.
-pub fn run() -> Result<()> {
+/// Runs every stage (or those of `only`); exits non-zero if any check failed.
+pub fn run(only: &[String]) -> Result<()> {
+    for o in only {
+        if !STAGES.iter().any(|(n, _)| n == o) {
+            bail!("no stage {o:?}: `cargo xtask test --list` lists them");
+        }
+    }
     let mut s = Suite {
         passed: 0,
         failed: 0,
         start: Instant::now(),
+        only: only.to_vec(),
+        debug: None,
     };
     host(&mut s)?;
     let q = device(&mut s);
-    deliverable_patches(&mut s);
-    let k = driver(&mut s);
-    let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
-    builtin_boot(&mut s, &guest);
-    module_boot(&mut s, &guest);
-    rust_driver_boot(&mut s, &guest);
-    rust_module_boot(&mut s, &guest);
-    rust_device_boot(&mut s, &guest);
-    bench_smoke(&mut s, &guest);
-    println!(
-        "\nsuite finished in {} s (cache: {})",
-        s.start.elapsed().as_secs(),
-        cache_dir().display()
-    );
-    println!("{} passed, {} failed", s.passed, s.failed);
-    if s.failed > 0 {
-        std::process::exit(1);
+    if s.wants("patches") {
+        deliverable_patches(&mut s);
     }
-    Ok(())
+    let k = driver(&mut s);
+    let boots = STAGES[4..].iter().any(|(n, _)| s.wants(n));
+    if !boots {
+        return s.finish();
+    }
+    let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
+    let stages: [(&str, BootStage); 9] = [
+        ("guest", builtin_boot),
+        ("module", module_boot),
+        ("rust-driver", rust_driver_boot),
+        ("rust-module", rust_module_boot),
+        ("rust-device", rust_device_boot),
+        ("bench", bench_smoke),
+        ("stress", stress_boots),
+        ("hotplug", hotplug_boots),
+        ("migration", migration_boot),
+    ];
+    for (name, stage) in stages {
+        if s.wants(name) {
+            stage(&mut s, &guest);
+        }
+    }
+    s.finish()
+}
+
+/// A stage that boots guests.
+type BootStage = fn(&mut Suite, &Result<Guest>);
+
+/// `cargo xtask test --list`.
+pub fn list() {
+    for (name, what) in STAGES {
+        println!("{name:<12} {what}");
+    }
+}
+
+impl Suite {
+    fn finish(&self) -> Result<()> {
+        println!(
+            "\nsuite finished in {} s (cache: {})",
+            self.start.elapsed().as_secs(),
+            cache_dir().display()
+        );
+        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.failed > 0 {
+            std::process::exit(1);
+        }
+        Ok(())
+    }
 }
 
 fn cargo(args: &[&str]) -> Result<String> {
@@ -103,6 +202,9 @@ fn host(s: &mut Suite) -> Result<()> {
         apt::ensure_host_packages().map(|_| "installed".into())
     }) {
         bail!("cannot continue without the host packages");
+    }
+    if !s.wants("host") {
+        return Ok(());
     }
     s.check("rustfmt", || cargo(&["fmt", "--all", "--", "--check"]));
     s.check("clippy", || {
@@ -129,6 +231,9 @@ fn device(s: &mut Suite) -> Option<qemu::Tree> {
     let q = s.build("QEMU build with my_rng", qemu::build, |t| {
         format!("QEMU {}", t.version)
     });
+    if !s.wants("device") {
+        return q;
+    }
     if let Some(t) = &q {
         s.check("device compiles without warnings (QEMU main)", || {
             qemu::warning_gate(t).map(|_| format!("QEMU {}", t.version))
@@ -180,6 +285,9 @@ fn driver(s: &mut Suite) -> Option<kernel::Tree> {
         kernel::build,
         |_| format!("Linux {}", kernel::SERIES),
     );
+    if !s.wants("driver") {
+        return k;
+    }
     s.check("driver compiles on Debian 6.1 and 6.12 headers", || {
         kernel::compat_check().map(|v| v.join(", "))
     });
@@ -195,23 +303,132 @@ fn driver(s: &mut Suite) -> Option<kernel::Tree> {
     k
 }
 
-/// What every boot stage needs: the VM and the accelerator it runs under.
+/// What every boot stage needs: the VM and the accelerator it runs under (and the guest
+/// programs, for the debug kernel's own initramfs).
+#[derive(Clone)]
 struct Guest {
     vm: vm::Vm,
     accel: vm::Accel,
+    bins: Option<std::sync::Arc<guest::Binaries>>,
 }
 
 /// The guest programs, then the initramfs and the accelerator probe for the boot stages.
 fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) -> Result<Guest> {
     let g = s.build("guest programs (static)", guest::build, |_| {
-        "my-rng, my-rng-e2e, my-app".into()
+        "my-rng, my-rng-e2e, my-rng-stress, my-app".into()
     });
     let (Some(q), Some(k), Some(g)) = (q, k, g) else {
         return Err(anyhow!("a build it needs failed"));
     };
     let vm = run::vm_of(q, k, &g, &[])?;
     let accel = vm.probe();
-    Ok(Guest { vm, accel })
+    Ok(Guest {
+        vm,
+        accel,
+        bins: Some(std::sync::Arc::new(g)),
+    })
+}
+
+/// The debug kernel (built once, for the stress and hot-unplug stages) and its VM.
+fn debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
+    if let Some(d) = &s.debug {
+        return d.clone().map_err(|e| anyhow!(e));
+    }
+    let d = build_debug_guest(s, guest);
+    s.debug = Some(d.as_ref().map(Guest::clone).map_err(|e| format!("{e:#}")));
+    d
+}
+
+fn build_debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
+    let g = guest.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+    let bins = g.bins.clone().context("no guest programs")?;
+    let vm = s
+        .build(
+            "debug kernel build (KASAN, lockdep, UBSAN, KFENCE, ACPI hotplug)",
+            || reliability::debug_vm(&g.vm, &bins),
+            |_| format!("Linux {} debug", kernel::SERIES),
+        )
+        .context("the debug kernel did not build")?;
+    Ok(Guest {
+        vm,
+        accel: g.accel,
+        bins: Some(bins),
+    })
+}
+
+/// The debug kernel, each driver: 8 worker processes x 100,000 operations on two devices and
+/// the ioctl/read fuzzer, then the kernel log.
+fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
+    let Ok(dg) = debug_guest(s, guest) else {
+        s.check("stress: debug kernel", || Err(anyhow!("not built")));
+        return;
+    };
+    for driver in [Driver::C, Driver::Rust] {
+        let p = format!("stress, {} driver", driver.short());
+        let r = reliability::stress_boot(&dg.vm, dg.accel, driver);
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                s.check(&format!("{p}: debug-kernel boot"), || Err(e));
+                continue;
+            }
+        };
+        s.check(&format!("{p}: bound driver (sysfs)"), || r.bound(driver));
+        s.check(
+            &format!("{p}: 8 processes x 100,000 mixed operations"),
+            || r.stress(),
+        );
+        s.check(&format!("{p}: ioctl/read fuzzer"), || r.fuzz());
+        s.check(&format!("{p}: no kernel reports"), || r.reports());
+    }
+}
+
+/// The debug kernel, each driver: 100 device_del/device_add cycles over QMP of the second
+/// device while users hold it open.
+fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
+    let Ok(dg) = debug_guest(s, guest) else {
+        s.check("hotplug: debug kernel", || Err(anyhow!("not built")));
+        return;
+    };
+    for driver in [Driver::C, Driver::Rust] {
+        let p = format!("hotplug, {} driver", driver.short());
+        let cycles = reliability::HOTPLUG_CYCLES;
+        match reliability::hotplug_boot(&dg.vm, dg.accel, driver, cycles) {
+            Ok((run, control)) => {
+                s.check(&format!("{p}: QMP cycles"), || control);
+                s.check(
+                    &format!("{p}: users see ENODEV, new devices self-test"),
+                    || reliability::hotplug_result(&run, cycles),
+                );
+                s.check(&format!("{p}: no kernel reports"), || {
+                    reliability::check_reports(&run)
+                });
+            }
+            Err(e) => {
+                s.check(&format!("{p}: debug-kernel boot"), || Err(e));
+            }
+        }
+    }
+}
+
+/// Live migration: the VM moves between QEMU processes while the guest verifies streams.
+fn migration_boot(s: &mut Suite, guest: &Result<Guest>) {
+    let r = guest
+        .as_ref()
+        .map_err(|e| anyhow!("{e:#}"))
+        .and_then(|g| migration::run(&g.vm, g.accel, migration::MIGRATIONS));
+    match r {
+        Ok(m) => {
+            s.check("migration: migrations done", || m.migrations());
+            s.check("migration: divergent words", || m.stream());
+            s.check("migration: a DMA transfer in flight at a migration", || {
+                m.in_flight()
+            });
+        }
+        Err(e) => {
+            s.check("migration: boots", || Err(e));
+        }
+    }
 }
 
 /// One boot and the checks on what it printed. A boot that cannot start or does not finish is
@@ -370,6 +587,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
         .map(|g| Guest {
             vm: servers.vm(&g.vm),
             accel: g.accel,
+            bins: g.bins.clone(),
         })
         .map_err(|e| anyhow!("{e:#}"));
     let b = vm::Boot::new("test", RUST_BOOT_LIMIT).log_name("test-rust");

@@ -74,6 +74,14 @@ pub struct Boot {
     pub log: String,
     /// The driver that binds the my_rng devices (the other one is kept out).
     pub driver: crate::rust_driver::Driver,
+    /// A QMP socket for a controller (see [`Vm::boot_controlled`]).
+    pub qmp: Option<PathBuf>,
+    /// The machine type (default `pc`).
+    pub machine: String,
+    /// Guest RAM (default 512M).
+    pub memory: String,
+    /// `-device` ids for the my_rng devices (`rng0`, `rng1`, ...), so QMP can unplug them.
+    pub device_ids: bool,
 }
 
 impl Boot {
@@ -86,7 +94,28 @@ impl Boot {
             devices: Vec::new(),
             append: Vec::new(),
             driver: Default::default(),
+            qmp: None,
+            machine: "pc".into(),
+            memory: "512M".into(),
+            device_ids: false,
         }
+    }
+
+    /// A QMP socket at `path` (see [`Vm::boot_controlled`]).
+    pub fn qmp(mut self, path: &Path) -> Boot {
+        self.qmp = Some(path.to_path_buf());
+        self
+    }
+
+    pub fn memory(mut self, m: &str) -> Boot {
+        self.memory = m.into();
+        self
+    }
+
+    /// Name the my_rng devices rng0, rng1, ... (for QMP device_del).
+    pub fn device_ids(mut self) -> Boot {
+        self.device_ids = true;
+        self
     }
 
     pub fn echo(mut self) -> Boot {
@@ -134,8 +163,47 @@ impl Run {
     }
 }
 
+/// What a controller running beside a guest (see [`Vm::boot_controlled`]) can use: the
+/// serial console's lines as they come, and the boot's QMP socket.
+pub struct Control {
+    lines: mpsc::Receiver<String>,
+    qmp: Option<PathBuf>,
+}
+
+impl Control {
+    /// Connects to the boot's QMP socket.
+    pub fn qmp(&self) -> Result<crate::qmp::Qmp> {
+        let path = self.qmp.as_ref().context("this boot has no QMP socket")?;
+        crate::qmp::Qmp::connect(path, Duration::from_secs(30))
+    }
+
+    /// The next console line containing `pattern`, at most `limit` from now.
+    pub fn wait_line(&mut self, pattern: &str, limit: Duration) -> Result<String> {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(pattern) => return Ok(l),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!(
+                        "no console line with {pattern:?} within {} s",
+                        limit.as_secs()
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("the guest ended before printing {pattern:?}")
+                }
+            }
+        }
+    }
+}
+
+/// A controller: runs beside the guest, returns a one-line summary.
+pub type Controller<'a> = Box<dyn FnOnce(&mut Control) -> Result<String> + Send + 'a>;
+
 impl Vm {
-    fn command(&self, accel: Accel, boot: &Boot) -> Command {
+    pub(crate) fn command(&self, accel: Accel, boot: &Boot) -> Command {
         let mut c = Command::new(&self.qemu);
         for d in FIRMWARE_DIRS {
             c.args(["-L", d]);
@@ -146,7 +214,7 @@ impl Vm {
             cmdline.push_str(w);
         }
         c.args(accel.args())
-            .args(["-machine", "pc", "-m", "512M", "-smp", "2"])
+            .args(["-machine", &boot.machine, "-m", &boot.memory, "-smp", "2"])
             .args(["-nographic", "-no-reboot", "-nic", "none"])
             .arg("-kernel")
             .arg(&self.kernel)
@@ -154,8 +222,16 @@ impl Vm {
             .arg(&self.initramfs)
             .arg("-append")
             .arg(cmdline);
-        for _ in 0..self.devices {
-            c.args(["-device", "my_rng"]);
+        if let Some(q) = &boot.qmp {
+            c.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", q.display()));
+        }
+        for i in 0..self.devices {
+            if boot.device_ids {
+                c.args(["-device", &format!("my_rng,id=rng{i}")]);
+            } else {
+                c.args(["-device", "my_rng"]);
+            }
         }
         c.args(&self.extra_args);
         for d in &boot.devices {
@@ -189,7 +265,7 @@ impl Vm {
         }
         step("Probing KVM (15 s limit)");
         let boot = Boot::new("probe", Duration::from_secs(15));
-        let accel = match self.boot_with(Accel::Kvm, &boot) {
+        let accel = match self.boot_with(Accel::Kvm, &boot, None).map(|(r, _)| r) {
             Ok(r) if r.log.contains("@@MYRNG PROBE-OK") => {
                 note("KVM works");
                 Accel::Kvm
@@ -207,6 +283,30 @@ impl Vm {
 
     /// Boots as `boot` says and collects the framed steps; fails if the guest did not finish.
     pub fn boot(&self, accel: Accel, boot: &Boot) -> Result<Run> {
+        self.boot_inner(accel, boot, None).map(|(r, _)| r)
+    }
+
+    /// [`Vm::boot`] with `control` running beside the guest (a thread that sees the console
+    /// lines as they come and may use the boot's QMP socket); returns its result too.
+    pub fn boot_controlled(
+        &self,
+        accel: Accel,
+        boot: &Boot,
+        control: Controller<'_>,
+    ) -> Result<(Run, Result<String>)> {
+        let (r, c) = self.boot_inner(accel, boot, Some(control))?;
+        Ok((
+            r,
+            c.unwrap_or_else(|| Err(anyhow::anyhow!("no controller result"))),
+        ))
+    }
+
+    fn boot_inner(
+        &self,
+        accel: Accel,
+        boot: &Boot,
+        control: Option<Controller<'_>>,
+    ) -> Result<(Run, Option<Result<String>>)> {
         let extra = if boot.devices.is_empty() {
             String::new()
         } else {
@@ -219,21 +319,30 @@ impl Vm {
             self.devices,
             boot.limit.as_secs()
         ));
-        let r = self.boot_with(accel, boot)?;
+        let (r, c) = self.boot_with(accel, boot, control)?;
         let path = out_dir().join(format!("guest-{}.log", boot.log));
         fs::write(&path, &r.log)?;
         note(&format!("serial log: {}", path.display()));
         if !r.done {
             bail!(
-                "the guest did not finish within {} s (serial log: {})",
+                "the guest did not finish within {} s (serial log: {}){}",
                 boot.limit.as_secs(),
-                path.display()
+                path.display(),
+                match &c {
+                    Some(Err(e)) => format!("; controller: {e:#}"),
+                    _ => String::new(),
+                }
             );
         }
-        Ok(r)
+        Ok((r, c))
     }
 
-    fn boot_with(&self, accel: Accel, boot: &Boot) -> Result<Run> {
+    fn boot_with(
+        &self,
+        accel: Accel,
+        boot: &Boot,
+        control: Option<Controller<'_>>,
+    ) -> Result<(Run, Option<Result<String>>)> {
         let (limit, echo) = (boot.limit, boot.echo);
         let mut child = self
             .command(accel, boot)
@@ -252,34 +361,56 @@ impl Vm {
         let mut log = String::new();
         let mut in_step = false;
         let mut done = false;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    if echo {
-                        show(&line, &mut in_step);
+        let (ctl_tx, ctl_rx) = mpsc::channel::<String>();
+        let mut ctl = Control {
+            lines: ctl_rx,
+            qmp: boot.qmp.clone(),
+        };
+        let controlled = control.is_some();
+        let result = std::thread::scope(|sc| {
+            let handle = control.map(|f| sc.spawn(move || f(&mut ctl)));
+            loop {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(line) => {
+                        if echo {
+                            show(&line, &mut in_step);
+                        }
+                        done |= line.starts_with("@@MYRNG DONE")
+                            || line.starts_with("@@MYRNG PROBE-OK");
+                        if controlled {
+                            // A controller that has finished no longer listens: that is fine.
+                            let _ = ctl_tx.send(line.clone());
+                        }
+                        log.push_str(&line);
+                        log.push('\n');
                     }
-                    done |=
-                        line.starts_with("@@MYRNG DONE") || line.starts_with("@@MYRNG PROBE-OK");
-                    log.push_str(&line);
-                    log.push('\n');
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                if start.elapsed() > limit {
+                    let _ = child.kill();
+                    break;
+                }
             }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                break;
-            }
-        }
+            // The controller's waits end now: the guest will print nothing more.
+            drop(ctl_tx);
+            handle.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the controller panicked")))
+            })
+        });
         let _ = child.kill();
         let _ = child.wait();
         let _ = (a.join(), b.join());
-        Ok(Run {
-            accel,
-            steps: parse_steps(&log),
-            log,
-            done,
-        })
+        Ok((
+            Run {
+                accel,
+                steps: parse_steps(&log),
+                log,
+                done,
+            },
+            result,
+        ))
     }
 
     /// An interactive guest shell on this terminal (Ctrl-A X leaves QEMU).

@@ -8,7 +8,8 @@
 //! `--expect-dma` says the device must have DMA: then each of them fails.
 
 mod suite;
-mod util;
+
+pub(crate) use my_rng_e2e::util;
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};

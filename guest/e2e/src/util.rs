@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use my_rng::uapi::{opcode, Opcode};
 use my_rng::{Algorithm, Device};
-use my_rng_spec::vectors;
+use my_rng_spec::vectors::{self, Block, COUNT};
 
 /// A test's outcome: `Err` carries the one-line reason.
 pub type TestResult = Result<(), String>;
@@ -32,6 +32,23 @@ pub fn expected(alg: Algorithm, seed: u32, bits: u32) -> Result<Arc<Vec<u64>>, S
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, v.clone());
     Ok(v)
+}
+
+/// The first `n` bytes read() returns after SEED `seed` under `alg`: little-endian RNG64
+/// values of the reference generator, whose first [`COUNT`] values must equal the committed
+/// vector (so the expectation never comes from the device, nor from an unchecked generator).
+pub fn stream(alg: Algorithm, seed: u32, n: usize) -> Result<Vec<u8>, String> {
+    let block = Block::compute(alg, seed, 64, n.div_ceil(8).max(COUNT))
+        .ok_or_else(|| format!("{alg} has no reference generator"))?;
+    let committed = expected(alg, seed, 64)?;
+    check_seq(
+        &format!("reference {alg} seed {seed:#x} against the committed vector"),
+        &block.values[..COUNT],
+        &committed,
+    )?;
+    let mut bytes = block.le_bytes();
+    bytes.truncate(n);
+    Ok(bytes)
 }
 
 /// Compare `got` with the start of `want`, naming the first difference.
@@ -114,6 +131,9 @@ pub fn errno_name(e: i32) -> String {
 
 /// Raw ioctl: `Ok(return value)` or `Err(errno)`. Deliberately unchecked so that tests can
 /// pass bad pointers and unknown requests.
+// Safe to call with any pointer: only the kernel dereferences it, and it checks it (which is
+// what the callers test).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn raw_ioctl(dev: &impl AsRawFd, req: Opcode, arg: *mut c_void) -> Result<i32, i32> {
     // SAFETY: the kernel validates every user pointer (that is what is being tested); the
     // pointers passed are either NULL, unmapped, kernel addresses or valid local objects.

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use my_rng::{Algorithm, Device};
-use my_rng_spec::vectors::{Block, COUNT, SEEDS};
+use my_rng_spec::vectors::{COUNT, SEEDS};
 
 use super::devices::{unbind_while, ReaderOp};
 use super::{open, Ctx};
@@ -83,23 +83,6 @@ impl Drop for ReadPath {
     fn drop(&mut self) {
         let _ = fs::write(&self.file, "auto");
     }
-}
-
-/// The first `n` bytes read() returns after SEED `seed` under `alg`: little-endian RNG64
-/// values of the reference generator, whose first [`COUNT`] values must equal the committed
-/// vector (so the expectation never comes from the device, nor from an unchecked generator).
-fn stream(alg: Algorithm, seed: u32, n: usize) -> Result<Vec<u8>, String> {
-    let block = Block::compute(alg, seed, 64, n.div_ceil(8).max(COUNT))
-        .ok_or_else(|| format!("{alg} has no reference generator"))?;
-    let committed = expected(alg, seed, 64)?;
-    check_seq(
-        &format!("reference {alg} seed {seed:#x} against the committed vector"),
-        &block.values[..COUNT],
-        &committed,
-    )?;
-    let mut bytes = block.le_bytes();
-    bytes.truncate(n);
-    Ok(bytes)
 }
 
 /// Where `got` and `want` first differ, as a message.

@@ -1,0 +1,194 @@
+//! `hotplug`: users of the hot-plugged device while the host unplugs and plugs it `cycles`
+//! times over QMP. A monitor prints `@@HP up N` each time the device is bound with its node
+//! present and `@@HP down N` when it is gone, which the host waits for; reader and ioctl
+//! threads keep the node open, must see ENODEV (or the node vanish) when it goes, and reopen
+//! it when it is back. The device at 00:03.0 is never unplugged: a thread checks that its
+//! seeded sequence stays right throughout.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use my_rng::sysfs::Sysfs;
+use my_rng::{Algorithm, Device};
+use my_rng_e2e::util::{errno_name, expected};
+
+use crate::mem::raw_read;
+
+#[derive(Default)]
+struct Counts {
+    ops: AtomicU64,
+    enodev: AtomicU64,
+    reopened: AtomicU64,
+    other_errors: AtomicU64,
+    stable_checks: AtomicU64,
+    stable_failures: AtomicU64,
+}
+
+/// The node of the device at `address`, if it is bound and its node exists (the misc
+/// device's `device` link names the PCI function, for either driver).
+fn node_of(address: &str) -> Option<PathBuf> {
+    fs::read_link(
+        Path::new("/sys/bus/pci/devices")
+            .join(address)
+            .join("driver"),
+    )
+    .ok()?;
+    let names = Sysfs::default().misc_names_for_pci(address).ok()?;
+    names
+        .into_iter()
+        .map(|n| Path::new("/dev").join(n))
+        .find(|p| p.exists())
+}
+
+pub fn run(cycles: u32, limit: Duration, address: &str) -> bool {
+    println!(
+        "hotplug: users of {address} for {cycles} unplug/plug cycles, limit {} s",
+        limit.as_secs()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    let node: Arc<std::sync::Mutex<Option<PathBuf>>> = Arc::default();
+    let mut threads = Vec::new();
+    for kind in 0..4 {
+        let (stop, counts, node) = (stop.clone(), counts.clone(), node.clone());
+        threads.push(thread::spawn(move || user(kind, &stop, &counts, &node)));
+    }
+    {
+        let (stop, counts) = (stop.clone(), counts.clone());
+        threads.push(thread::spawn(move || stable(&stop, &counts)));
+    }
+    // The monitor: up/down transitions, printed for the host.
+    let deadline = Instant::now() + limit;
+    let (mut ups, mut downs) = (0u32, 0u32);
+    let mut was_up = false;
+    let mut timed_out = false;
+    while ups < cycles + 1 || was_up {
+        if Instant::now() > deadline {
+            timed_out = true;
+            break;
+        }
+        let now = node_of(address);
+        match (&now, was_up) {
+            (Some(p), false) => {
+                ups += 1;
+                println!("@@HP up {ups} {}", p.display());
+                *node.lock().unwrap() = now.clone();
+                was_up = true;
+                if ups == cycles + 1 {
+                    // The last plug: let the users work on it a moment, then end.
+                    thread::sleep(Duration::from_millis(500));
+                    break;
+                }
+            }
+            (None, true) => {
+                downs += 1;
+                println!("@@HP down {downs}");
+                *node.lock().unwrap() = None;
+                was_up = false;
+            }
+            _ => {}
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let c = &counts;
+    let (enodev, other) = (
+        c.enodev.load(Ordering::Relaxed),
+        c.other_errors.load(Ordering::Relaxed),
+    );
+    let ok = !timed_out
+        && downs == cycles
+        && other == 0
+        && c.stable_failures.load(Ordering::Relaxed) == 0
+        && c.reopened.load(Ordering::Relaxed) >= u64::from(cycles);
+    println!(
+        "@@RESULT hotplug cycles={downs} want_cycles={cycles} plugged={ups} ops={} enodev={enodev} \
+         reopened={} other_errors={other} stable_checks={} stable_failures={} timed_out={}",
+        c.ops.load(Ordering::Relaxed),
+        c.reopened.load(Ordering::Relaxed),
+        c.stable_checks.load(Ordering::Relaxed),
+        c.stable_failures.load(Ordering::Relaxed),
+        u8::from(timed_out)
+    );
+    ok
+}
+
+/// A user of the hot-plugged device: opens the node whenever it exists and uses it until it
+/// fails. Kinds 0 and 1 read() (DMA and MMIO sizes), 2 and 3 use ioctls.
+fn user(kind: u32, stop: &AtomicBool, c: &Counts, node: &std::sync::Mutex<Option<PathBuf>>) {
+    let mut buf = vec![0u8; 256 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let Some(path) = node.lock().unwrap().clone() else {
+            thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let dev = match Device::open(&path) {
+            Ok(d) => d,
+            // Gone between the monitor's look and the open: fine.
+            Err(_) => {
+                thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        };
+        c.reopened.fetch_add(1, Ordering::Relaxed);
+        while !stop.load(Ordering::Relaxed) {
+            let r = match kind {
+                0 => raw_read(dev.file().as_raw_fd(), buf.as_mut_ptr(), buf.len()).map(drop),
+                1 => raw_read(dev.file().as_raw_fd(), buf.as_mut_ptr(), 512).map(drop),
+                2 => dev
+                    .next_u64()
+                    .map(drop)
+                    .map_err(|e| e.errno().unwrap_or(-1)),
+                _ => {
+                    let mut out = [0u32; 64];
+                    dev.seed_read(7, &mut out)
+                        .map_err(|e| e.errno().unwrap_or(-1))
+                }
+            };
+            match r {
+                Ok(()) => {
+                    c.ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(libc::ENODEV) => {
+                    c.enodev.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => {
+                    c.other_errors.fetch_add(1, Ordering::Relaxed);
+                    println!("user {kind}: {}: {}", path.display(), errno_name(e));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The device that stays: SEED_READ of seed 0x42 under glibc must give the vector, always.
+fn stable(stop: &AtomicBool, c: &Counts) {
+    let (Ok(dev), Ok(want)) = (Device::open_index(0), expected(Algorithm::Glibc, 0x42, 32)) else {
+        c.stable_failures.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let _ = dev.set_algorithm(Algorithm::Glibc);
+    let mut out = [0u32; 100];
+    while !stop.load(Ordering::Relaxed) {
+        let ok = dev.seed_read(0x42, &mut out).is_ok()
+            && out
+                .iter()
+                .zip(want.iter())
+                .all(|(g, w)| u64::from(*g) == *w);
+        c.stable_checks.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            c.stable_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,291 @@
+//! The reliability suite's guest parts: the debug kernel (KASAN, lockdep, UBSAN, KFENCE; see
+//! linux/config/debug/), a stress-and-fuzz boot and a hot-unplug boot on it for each driver.
+//! The guest side is `my-rng-stress` (guest/e2e); each of its modes ends with a
+//! `@@RESULT <mode> key=value ...` line, whose figures the checks report and judge.
+
+use crate::rust_driver::{self, Driver};
+use crate::vm::{self, Control};
+use crate::{guest, kernel};
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Stress operations per worker process (8 workers) and fuzz calls: the issue's figures.
+pub const STRESS_OPS: u64 = 100_000;
+pub const FUZZ_CALLS: u64 = 100_000;
+/// Hot-unplug cycles.
+pub const HOTPLUG_CYCLES: u32 = 100;
+/// Time limits of the boots; the guest programs' own limits are inside these.
+const STRESS_LIMIT: Duration = Duration::from_secs(1800);
+const HOTPLUG_LIMIT: Duration = Duration::from_secs(1200);
+
+/// The debug kernel's VM: `base` with the debug kernel and an initramfs carrying the modules
+/// built against it.
+pub fn debug_vm(base: &vm::Vm, bins: &guest::Binaries) -> Result<vm::Vm> {
+    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let initramfs = guest::initramfs_named("initramfs-debug.cpio", bins, Some(&k.module()), &[])?;
+    Ok(vm::Vm {
+        kernel: k.bzimage(),
+        initramfs,
+        ..base.clone()
+    })
+}
+
+/// The `key=value` pairs of the `@@RESULT <mode>` line in `text`.
+pub fn result_line(text: &str, mode: &str) -> Result<BTreeMap<String, String>> {
+    let prefix = format!("@@RESULT {mode} ");
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.find(&prefix).map(|i| &l[i + prefix.len()..]))
+        .with_context(|| format!("no `@@RESULT {mode}` line"))?;
+    Ok(line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A number from a result line.
+pub fn num(r: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    r.get(key)
+        .with_context(|| format!("result line lacks {key}"))?
+        .parse()
+        .with_context(|| format!("{key} is not a number"))
+}
+
+/// Kernel reports (KASAN, KFENCE, UBSAN, lockdep, WARN, BUG, hung tasks, RCU stalls) in a
+/// kernel log: their header lines.
+pub fn kernel_reports(log: &str) -> Vec<String> {
+    const HEADERS: &[&str] = &[
+        "BUG:",
+        "WARNING:",
+        "UBSAN:",
+        "Oops",
+        "Kernel panic",
+        "general protection fault",
+        "INFO: task",
+        "rcu: INFO",
+        "detected stall",
+        "turning off the locking correctness validator",
+        "Call Trace",
+    ];
+    log.lines()
+        .filter(|l| HEADERS.iter().any(|h| l.contains(h)))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// Fails if the guest's dmesg step or the console show a kernel report.
+pub fn check_reports(run: &vm::Run) -> Result<String> {
+    let (dmesg, rc) = run.step("dmesg");
+    ensure!(
+        rc == 0 && !dmesg.is_empty(),
+        "no kernel log from the guest (dmesg exit {rc})"
+    );
+    let mut reports = kernel_reports(&dmesg);
+    reports.extend(kernel_reports(&run.log));
+    reports.dedup();
+    if !reports.is_empty() {
+        bail!(
+            "{} kernel report line(s): {}",
+            reports.len(),
+            reports.join(" | ")
+        );
+    }
+    Ok(format!(
+        "0 KASAN/KFENCE/UBSAN/lockdep/WARNING/BUG reports in {} kernel log lines",
+        dmesg.lines().count()
+    ))
+}
+
+/// One stress boot: checks and their figures, as (name, result) pairs for the suite.
+pub struct StressRun {
+    pub run: vm::Run,
+}
+
+/// The stress-and-fuzz boot of the debug kernel with `driver` bound.
+pub fn stress_boot(vm: &vm::Vm, accel: vm::Accel, driver: Driver) -> Result<StressRun> {
+    let b = vm::Boot::new("stress", STRESS_LIMIT)
+        .driver(driver)
+        .log_name(&format!("stress-{}", driver.short()))
+        .append(&format!("MYRNG_OPS={STRESS_OPS}"))
+        .append(&format!("MYRNG_CALLS={FUZZ_CALLS}"));
+    let run = vm.boot(accel, &b)?;
+    Ok(StressRun { run })
+}
+
+impl StressRun {
+    pub fn bound(&self, driver: Driver) -> Result<String> {
+        rust_driver::check_bound(&self.run.step("bound").0, driver, crate::run::DEVICES)
+    }
+
+    /// The 8 workers' figures; all operations done, no failure.
+    pub fn stress(&self) -> Result<String> {
+        let (t, rc) = self.run.step("stress");
+        let r = result_line(&t, "stress")?;
+        let (ops, want, failures) = (num(&r, "ops")?, num(&r, "want_ops")?, num(&r, "failures")?);
+        let shown: Vec<&str> = t.lines().filter(|l| l.contains("FAIL ")).take(3).collect();
+        ensure!(
+            rc == 0 && failures == 0 && ops == want,
+            "exit {rc}: {ops} of {want} operations, {failures} failure(s): {}",
+            shown.join(" | ")
+        );
+        Ok(format!(
+            "{} workers x {} = {ops} operations in {} s: {} ioctls, {} SEED_READs checked against \
+             the vectors, {} reads ({} MB), {} partly bad and {} bad buffers, {} hwrng reads, \
+             {} reopens, {} read-path switches; 0 failures",
+            num(&r, "workers")?,
+            want / num(&r, "workers")?.max(1),
+            num(&r, "seconds")?,
+            num(&r, "ioctls")?,
+            num(&r, "seed_reads_checked")?,
+            num(&r, "reads")?,
+            num(&r, "read_bytes")? / 1_000_000,
+            num(&r, "partly_bad")?,
+            num(&r, "bad_pointer")?,
+            num(&r, "hwrng")?,
+            num(&r, "reopen")?,
+            num(&r, "path_switch")?,
+        ))
+    }
+
+    /// The fuzzer's figures; every call made, every invariant held.
+    pub fn fuzz(&self) -> Result<String> {
+        let (t, rc) = self.run.step("fuzz");
+        let r = result_line(&t, "fuzz")?;
+        let (calls, want, failures) = (
+            num(&r, "calls")?,
+            num(&r, "want_calls")?,
+            num(&r, "failures")?,
+        );
+        let shown: Vec<&str> = t
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .take(3)
+            .collect();
+        ensure!(
+            rc == 0 && failures == 0 && calls == want,
+            "exit {rc}: {calls} of {want} calls, {failures} failure(s): {}",
+            shown.join(" | ")
+        );
+        Ok(format!(
+            "{calls} calls: {} known ioctls (0 or EFAULT/EINVAL), {} unknown (all ENOTTY), {} \
+             reads with random sizes and pointers",
+            num(&r, "known_ioctls")?,
+            num(&r, "unknown_ioctls")?,
+            num(&r, "reads")?
+        ))
+    }
+
+    pub fn reports(&self) -> Result<String> {
+        check_reports(&self.run)
+    }
+}
+
+/// A QMP socket path short enough for sun_path wherever the checkout is.
+pub fn socket(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("my-rng-{}-{name}.sock", std::process::id()))
+}
+
+/// The hot-unplug boot: the debug kernel with `driver`, the second device (id rng1, 00:04.0)
+/// unplugged and plugged `cycles` times over QMP while the guest's users hold it open.
+pub fn hotplug_boot(
+    vm: &vm::Vm,
+    accel: vm::Accel,
+    driver: Driver,
+    cycles: u32,
+) -> Result<(vm::Run, Result<String>)> {
+    let sock = socket(&format!("hotplug-{}", driver.short()));
+    let _ = std::fs::remove_file(&sock);
+    let b = vm::Boot::new("hotplug", HOTPLUG_LIMIT)
+        .driver(driver)
+        .log_name(&format!("hotplug-{}", driver.short()))
+        .qmp(&sock)
+        .device_ids()
+        .append(&format!("MYRNG_CYCLES={cycles}"));
+    let control: vm::Controller<'_> = Box::new(move |c: &mut Control| cycle(c, cycles));
+    let r = vm.boot_controlled(accel, &b, control);
+    let _ = std::fs::remove_file(&sock);
+    r
+}
+
+/// The host's side of the hot-unplug cycles: waits until the guest has the device bound, then
+/// device_del (the guest's ACPI hotplug ejects it: DEVICE_DELETED), and device_add.
+fn cycle(c: &mut Control, cycles: u32) -> Result<String> {
+    let mut q = c.qmp()?;
+    let wait = Duration::from_secs(120);
+    for n in 1..=cycles {
+        c.wait_line(&format!("@@HP up {n} "), wait)?;
+        q.execute("device_del", json!({ "id": "rng1" }))?;
+        loop {
+            let ev = q.wait_event("DEVICE_DELETED", wait)?;
+            if ev["data"]["device"] == "rng1" {
+                break;
+            }
+        }
+        c.wait_line(&format!("@@HP down {n}"), wait)?;
+        q.execute(
+            "device_add",
+            json!({ "driver": "my_rng", "id": "rng1", "addr": "0x4" }),
+        )?;
+    }
+    c.wait_line(&format!("@@HP up {} ", cycles + 1), wait)?;
+    Ok(format!("{cycles} device_del/device_add cycles over QMP"))
+}
+
+/// The hot-unplug boot's checks on what the guest reported.
+pub fn hotplug_result(run: &vm::Run, cycles: u32) -> Result<String> {
+    let (t, rc) = run.step("hotplug");
+    let r = result_line(&t, "hotplug")?;
+    let done = num(&r, "cycles")?;
+    ensure!(
+        rc == 0 && done == u64::from(cycles),
+        "exit {rc}: {done} of {cycles} cycles; {}",
+        t.lines().rev().take(4).collect::<Vec<_>>().join(" | ")
+    );
+    let (selftests, _) = run.step("selftests");
+    let passed: u64 = selftests.trim().parse().unwrap_or(0);
+    // Both devices at boot, then one per plug.
+    let want = u64::from(cycles) + 2;
+    ensure!(
+        passed == want,
+        "{passed} probe self-tests passed, want {want} (2 at boot + 1 per plug)"
+    );
+    Ok(format!(
+        "{done} cycles; users: {} operations, ENODEV seen {} times, reopened {} times, 0 other \
+         errors; the other device's vector checked {} times; {passed} self-tests passed",
+        num(&r, "ops")?,
+        num(&r, "enodev")?,
+        num(&r, "reopened")?,
+        num(&r, "stable_checks")?
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines_are_parsed() {
+        let t = "worker 1: x\n[ 3.1] noise @@RESULT fuzz calls=5 failures=0\n";
+        let r = result_line(t, "fuzz").unwrap();
+        assert_eq!(num(&r, "calls").unwrap(), 5);
+        assert!(num(&r, "reads").is_err());
+        assert!(result_line(t, "stress").is_err());
+    }
+
+    #[test]
+    fn kernel_reports_are_found() {
+        let log = "[ 1.0] kasan: KernelAddressSanitizer initialized (generic)\n\
+                   [ 2.0] BUG: KASAN: slab-out-of-bounds in my_rng_read+0x10\n\
+                   [ 3.0] UBSAN: array-index-out-of-bounds in drivers/misc/my-rng.c:10:2\n\
+                   [ 4.0] WARNING: possible circular locking dependency detected\n\
+                   [ 5.0] my_rng 0000:00:03.0: self-test passed\n";
+        let r = kernel_reports(log);
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(kernel_reports("[ 1.0] kasan: KernelAddressSanitizer initialized\n").is_empty());
+    }
+}
