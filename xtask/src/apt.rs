@@ -314,6 +314,21 @@ pub fn depends_named(depends: &str, prefixes: &[&str], default: &str) -> Vec<(St
         .collect()
 }
 
+/// Bookworm packages only one command needs (e.g. the fuzzer's sanitizer runtimes), installed
+/// when that command runs rather than for every build.
+pub fn ensure_extra_packages(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(&format!("Installing host packages: {}", missing.join(" ")));
+    run(Command::new("apt-get").args(["-qq", "update"]))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,11 +143,7 @@ fn shared_libs(program: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Packs busybox, /init, the guest binaries, the module and the user's extra programs.
-pub fn initramfs(b: &Binaries, module: Option<&Path>, extra: &[PathBuf]) -> Result<PathBuf> {
-    initramfs_named("initramfs.cpio", b, module, extra)
-}
-
-/// [`initramfs`] written to target/my-rng/`name` (the debug kernel's has its own modules).
+/// The initramfs, written to target/my-rng/`name` (each kernel variant's has its modules).
 pub fn initramfs_named(
     name: &str,
     b: &Binaries,

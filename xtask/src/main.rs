@@ -4,6 +4,7 @@
 mod apt;
 mod bench;
 mod checks;
+mod fuzz;
 mod guest;
 mod integrate;
 mod kernel;
@@ -52,6 +53,9 @@ enum Cmd {
         /// Which driver binds the devices: c (linux/c, the default) or rust (linux/rust)
         #[arg(long, value_enum, default_value = "c")]
         driver: rust_driver::Driver,
+        /// Which guest kernel: guest (the default) or debug (KASAN, lockdep, UBSAN, KFENCE)
+        #[arg(long, value_enum, default_value = "guest")]
+        kernel: kernel::Variant,
     },
     /// Interactive guest shell (Ctrl-A X quits)
     Shell {
@@ -65,6 +69,9 @@ enum Cmd {
         /// Which driver binds the devices: c (linux/c, the default) or rust (linux/rust)
         #[arg(long, value_enum, default_value = "c")]
         driver: rust_driver::Driver,
+        /// Which guest kernel: guest (the default) or debug (KASAN, lockdep, UBSAN, KFENCE)
+        #[arg(long, value_enum, default_value = "guest")]
+        kernel: kernel::Variant,
     },
     /// The whole test suite (what CI runs)
     Test {
@@ -74,6 +81,10 @@ enum Cmd {
         /// Run only these stages (comma-separated; builds they need still run)
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// The stress and hot-unplug stages at full scale (8 x 100,000 operations, 10^6 fuzzer
+        /// calls, 100 cycles; about half an hour more than CI's scale)
+        #[arg(long)]
+        full: bool,
     },
     /// Throughput of every path out of the device, against virtio-rng, getrandom() and
     /// /dev/zero: writes docs/bench/ (bench.json, bench.md, bench.png)
@@ -85,6 +96,15 @@ enum Cmd {
         /// Skip the KVM probe
         #[arg(long)]
         tcg: bool,
+    },
+    /// Fuzz a device: `qemu` runs QEMU's libFuzzer generic-fuzz target on -device my_rng
+    /// (a clang build with ASan and UBSan, in the cache)
+    Fuzz {
+        #[arg(value_enum)]
+        target: FuzzTarget,
+        /// Seconds to fuzz
+        #[arg(long, default_value_t = 60)]
+        time: u64,
     },
     /// Build only QEMU with the device
     Qemu,
@@ -108,6 +128,12 @@ enum Cmd {
     },
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FuzzTarget {
+    /// The in-QEMU C device, through generic-fuzz
+    Qemu,
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.cmd) {
@@ -129,19 +155,28 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             tcg,
             device,
             driver,
-        } => run::main_job(&add, tcg, device, driver),
+            kernel,
+        } => run::main_job(&add, tcg, device, driver, kernel),
         Cmd::Shell {
             add,
             tcg,
             device,
             driver,
-        } => run::shell(&add, tcg, device, driver),
+            kernel,
+        } => run::shell(&add, tcg, device, driver, kernel),
         Cmd::Test { list: true, .. } => {
             suite::list();
             Ok(())
         }
-        Cmd::Test { only, .. } => suite::run(&only),
+        Cmd::Test { only, full, .. } => suite::run(&only, full),
         Cmd::Bench { smoke, tcg } => bench::main(smoke, tcg),
+        Cmd::Fuzz {
+            target: FuzzTarget::Qemu,
+            time,
+        } => {
+            apt::ensure_host_packages()?;
+            fuzz::qemu(time).map(drop)
+        }
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Migrations per run.
 pub const MIGRATIONS: u32 = 20;
 /// How long the guest reads; the migrations happen inside this window.
-const GUEST_SECONDS: u64 = 100;
+const GUEST_SECONDS: u64 = 60;
 /// Boot until the guest is reading, and the end after its window.
 const BOOT_LIMIT: Duration = Duration::from_secs(300);
 

@@ -18,7 +18,12 @@ pub fn vm_of(
     g: &guest::Binaries,
     extra: &[PathBuf],
 ) -> Result<vm::Vm> {
-    let initramfs = guest::initramfs(g, Some(&k.module()), extra)?;
+    // Each kernel variant has its own modules, hence its own initramfs.
+    let name = match k.variant {
+        kernel::Variant::Guest => "initramfs.cpio",
+        kernel::Variant::Debug => "initramfs-debug.cpio",
+    };
+    let initramfs = guest::initramfs_named(name, g, Some(&k.module()), extra)?;
     Ok(vm::Vm {
         qemu: q.binary(),
         kernel: k.bzimage(),
@@ -30,18 +35,29 @@ pub fn vm_of(
 
 /// Builds everything a boot needs; returns the VM description.
 pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
+    build_all_with(extra, kernel::Variant::Guest)
+}
+
+/// [`build_all`] with the `variant` kernel.
+pub fn build_all_with(extra: &[PathBuf], variant: kernel::Variant) -> Result<vm::Vm> {
     apt::ensure_host_packages()?;
     // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
     kernel::check_rustc()?;
     let q = qemu::build()?;
-    let k = kernel::build()?;
+    let k = kernel::build_variant(variant)?;
     let g = guest::build()?;
     vm_of(&q, &k, &g, extra)
 }
 
 /// `cargo xtask run`: what a user wants to see first.
-pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind, driver: Driver) -> Result<()> {
-    let vm = build_all(extra)?;
+pub fn main_job(
+    extra: &[PathBuf],
+    tcg: bool,
+    device: DeviceKind,
+    driver: Driver,
+    variant: kernel::Variant,
+) -> Result<()> {
+    let vm = build_all_with(extra, variant)?;
     // The Rust device: its servers run for this boot; the VM reaches them over vfio-user.
     let servers = vfio_user::start_for(device, DEVICES)?;
     let vm = vfio_user::vm_for(servers.as_ref(), &vm);
@@ -87,8 +103,14 @@ pub fn main_job(extra: &[PathBuf], tcg: bool, device: DeviceKind, driver: Driver
 }
 
 /// `cargo xtask shell`: an interactive guest.
-pub fn shell(extra: &[PathBuf], tcg: bool, device: DeviceKind, driver: Driver) -> Result<()> {
-    let vm = build_all(extra)?;
+pub fn shell(
+    extra: &[PathBuf],
+    tcg: bool,
+    device: DeviceKind,
+    driver: Driver,
+    variant: kernel::Variant,
+) -> Result<()> {
+    let vm = build_all_with(extra, variant)?;
     let servers = vfio_user::start_for(device, DEVICES)?;
     let vm = vfio_user::vm_for(servers.as_ref(), &vm);
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };

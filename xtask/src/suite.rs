@@ -76,6 +76,8 @@ struct Suite {
     only: Vec<String>,
     /// The debug kernel's guest, built by the first stage that needs it.
     debug: Option<Result<Guest, String>>,
+    /// How much the stress and hot-unplug stages do.
+    scale: reliability::Scale,
 }
 
 impl Suite {
@@ -119,7 +121,7 @@ impl Suite {
 }
 
 /// Runs every stage (or those of `only`); exits non-zero if any check failed.
-pub fn run(only: &[String]) -> Result<()> {
+pub fn run(only: &[String], full: bool) -> Result<()> {
     for o in only {
         if !STAGES.iter().any(|(n, _)| n == o) {
             bail!("no stage {o:?}: `cargo xtask test --list` lists them");
@@ -131,6 +133,11 @@ pub fn run(only: &[String]) -> Result<()> {
         start: Instant::now(),
         only: only.to_vec(),
         debug: None,
+        scale: if full {
+            reliability::Scale::FULL
+        } else {
+            reliability::Scale::CI
+        },
     };
     host(&mut s)?;
     let q = device(&mut s);
@@ -365,7 +372,7 @@ fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
     };
     for driver in [Driver::C, Driver::Rust] {
         let p = format!("stress, {} driver", driver.short());
-        let r = reliability::stress_boot(&dg.vm, dg.accel, driver);
+        let r = reliability::stress_boot(&dg.vm, dg.accel, driver, s.scale);
         let r = match r {
             Ok(r) => r,
             Err(e) => {
@@ -392,7 +399,7 @@ fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
     };
     for driver in [Driver::C, Driver::Rust] {
         let p = format!("hotplug, {} driver", driver.short());
-        let cycles = reliability::HOTPLUG_CYCLES;
+        let cycles = s.scale.hotplug_cycles;
         match reliability::hotplug_boot(&dg.vm, dg.accel, driver, cycles) {
             Ok((run, control)) => {
                 s.check(&format!("{p}: QMP cycles"), || control);

@@ -41,13 +41,15 @@ impl Guarded {
 
     /// The first accessible byte: `good` bytes before the guard page.
     pub fn start(&self) -> *mut u8 {
-        let pages = self.good.div_ceil(PAGE);
-        // SAFETY: within the mapping (pages * PAGE >= good).
-        unsafe { self.base.cast::<u8>().add(pages * PAGE - self.good) }
+        self.last(self.good)
     }
 
-    pub fn good(&self) -> usize {
-        self.good
+    /// The last `n` (at most `good`) accessible bytes: reusing one mapping for buffers of
+    /// every size avoids a page fault per page per call.
+    pub fn last(&self, n: usize) -> *mut u8 {
+        let pages = self.good.div_ceil(PAGE);
+        // SAFETY: within the mapping (pages * PAGE >= good >= n).
+        unsafe { self.base.cast::<u8>().add(pages * PAGE - n.min(self.good)) }
     }
 }
 
