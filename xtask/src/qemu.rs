@@ -239,7 +239,21 @@ pub fn qtest(t: &Tree) -> Result<String> {
             log.display()
         );
     }
-    Ok(format!("{passed} qtest cases passed"))
+    // The storm case prints its figures (seed, accesses by kind, DMA outcomes, guard checks)
+    // and its duration: they belong in the check's line.
+    let storm: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# storm: "))
+        .filter(|l| l.contains(" accesses (") || l.ends_with(" s"))
+        .collect();
+    if storm.is_empty() {
+        Ok(format!("{passed} qtest cases passed"))
+    } else {
+        Ok(format!(
+            "{passed} qtest cases passed; storm: {}",
+            storm.join("; ")
+        ))
+    }
 }
 
 /// Compiles the device on the other reachable QEMU versions (objects only: quick).
