@@ -10,6 +10,7 @@ mod kernel;
 mod manifest;
 mod patches;
 mod qemu;
+mod qemu_generic;
 mod run;
 mod rust_driver;
 mod suite;
@@ -80,8 +81,16 @@ enum Cmd {
     Qemu,
     /// Build only the guest kernel (driver built in) and my_rng.ko
     Kernel,
-    /// Build QEMU and run the device's qtest
-    Qtest,
+    /// Build QEMU and run the device's qtest, then QEMU's generic qtests (device-introspect-test
+    /// -m thorough, qom-test, test-hmp) against the same binary
+    Qtest {
+        /// Only QEMU's generic qtests
+        #[arg(long, conflicts_with = "skip_generic")]
+        generic: bool,
+        /// Only the device's qtest
+        #[arg(long)]
+        skip_generic: bool,
+    },
     /// Regenerate the files derived from the reference crate (or check them with --check)
     Vectors {
         #[arg(long)]
@@ -134,9 +143,20 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             println!("{}", kernel::build()?.bzimage().display());
             Ok(())
         }
-        Cmd::Qtest => {
+        Cmd::Qtest {
+            generic,
+            skip_generic,
+        } => {
             apt::ensure_host_packages()?;
-            println!("{}", qemu::qtest(&qemu::build()?)?);
+            let t = qemu::build()?;
+            if !generic {
+                println!("{}", qemu::qtest(&t)?);
+            }
+            if !skip_generic {
+                for l in qemu_generic::run_all(&t)? {
+                    println!("{l}");
+                }
+            }
             Ok(())
         }
         Cmd::Vectors { check } => {

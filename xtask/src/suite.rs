@@ -5,7 +5,9 @@
 
 use crate::rust_driver::{self, Driver};
 use crate::util::{cache_dir, repo_root};
-use crate::{apt, bench, checks, guest, kernel, patches, qemu, run, vectors, vfio_user, vm};
+use crate::{
+    apt, bench, checks, guest, kernel, patches, qemu, qemu_generic, run, vectors, vfio_user, vm,
+};
 use anyhow::{anyhow, bail, ensure, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -124,7 +126,8 @@ fn host(s: &mut Suite) -> Result<()> {
     Ok(())
 }
 
-/// The device: QEMU builds with it, warning-free on both QEMU versions, qtest, checkpatch.
+/// The device: QEMU builds with it, warning-free on both QEMU versions, qtest, QEMU's generic
+/// qtests against the same binary, checkpatch.
 fn device(s: &mut Suite) -> Option<qemu::Tree> {
     let q = s.build("QEMU build with my_rng", qemu::build, |t| {
         format!("QEMU {}", t.version)
@@ -134,6 +137,18 @@ fn device(s: &mut Suite) -> Option<qemu::Tree> {
             qemu::warning_gate(t).map(|_| format!("QEMU {}", t.version))
         });
         s.check("qtest", || qemu::qtest(t));
+        // Upstream's own tests against the binary with my_rng in it, one line each.
+        let built = s.check("QEMU generic qtests build", || {
+            qemu_generic::build(t).map(|_| {
+                let names: Vec<&str> = qemu_generic::TESTS.iter().map(|g| g.name).collect();
+                names.join(", ")
+            })
+        });
+        if built {
+            for g in qemu_generic::TESTS {
+                s.check(g.label, || qemu_generic::run(t, g));
+            }
+        }
     }
     s.check("device compiles on older QEMU", || {
         qemu::compat_check().map(|v| format!("QEMU {}", v.join(", ")))
