@@ -35,6 +35,9 @@ const HOST_PACKAGES: &[&str] = &[
     "perl",
     // qemu-img, for the qtest's savevm/loadvm image (our QEMU build has no tools).
     "qemu-utils",
+    // iPXE option ROMs (arch all, in /usr/lib/ipxe/qemu): QEMU's generic qtests start
+    // machines with their default NICs, whose ROMs the +ds source does not ship.
+    "ipxe-qemu",
     // BTF of modules built against Debian's 6.12 headers.
     "pahole",
     // Reading target/my-rng/manifest.json from scripts (README).

@@ -12,6 +12,7 @@ mod manifest;
 mod migration;
 mod patches;
 mod qemu;
+mod qemu_generic;
 mod qmp;
 mod reliability;
 mod run;
@@ -114,8 +115,16 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "guest")]
         variant: kernel::Variant,
     },
-    /// Build QEMU and run the device's qtest
-    Qtest,
+    /// Build QEMU and run the device's qtest, then QEMU's generic qtests (device-introspect-test
+    /// -m thorough, qom-test, test-hmp) against the same binary
+    Qtest {
+        /// Only QEMU's generic qtests
+        #[arg(long, conflicts_with = "skip_generic")]
+        generic: bool,
+        /// Only the device's qtest
+        #[arg(long)]
+        skip_generic: bool,
+    },
     /// Regenerate the files derived from the reference crate (or check them with --check)
     Vectors {
         #[arg(long)]
@@ -187,9 +196,20 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             println!("{}", kernel::build_variant(variant)?.bzimage().display());
             Ok(())
         }
-        Cmd::Qtest => {
+        Cmd::Qtest {
+            generic,
+            skip_generic,
+        } => {
             apt::ensure_host_packages()?;
-            println!("{}", qemu::qtest(&qemu::build()?)?);
+            let t = qemu::build()?;
+            if !generic {
+                println!("{}", qemu::qtest(&t)?);
+            }
+            if !skip_generic {
+                for l in qemu_generic::run_all(&t)? {
+                    println!("{l}");
+                }
+            }
             Ok(())
         }
         Cmd::Vectors { check } => {

@@ -6,8 +6,8 @@
 use crate::rust_driver::{self, Driver};
 use crate::util::{cache_dir, repo_root};
 use crate::{
-    apt, bench, checks, guest, kernel, migration, patches, qemu, reliability, run, vectors,
-    vfio_user, vm,
+    apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,
+    vectors, vfio_user, vm,
 };
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::process::Command;
@@ -233,7 +233,8 @@ fn host(s: &mut Suite) -> Result<()> {
     Ok(())
 }
 
-/// The device: QEMU builds with it, warning-free on both QEMU versions, qtest, checkpatch.
+/// The device: QEMU builds with it, warning-free on both QEMU versions, qtest, QEMU's generic
+/// qtests against the same binary, checkpatch.
 fn device(s: &mut Suite) -> Option<qemu::Tree> {
     let q = s.build("QEMU build with my_rng", qemu::build, |t| {
         format!("QEMU {}", t.version)
@@ -246,6 +247,18 @@ fn device(s: &mut Suite) -> Option<qemu::Tree> {
             qemu::warning_gate(t).map(|_| format!("QEMU {}", t.version))
         });
         s.check("qtest", || qemu::qtest(t));
+        // Upstream's own tests against the binary with my_rng in it, one line each.
+        let built = s.check("QEMU generic qtests build", || {
+            qemu_generic::build(t).map(|_| {
+                let names: Vec<&str> = qemu_generic::TESTS.iter().map(|g| g.name).collect();
+                names.join(", ")
+            })
+        });
+        if built {
+            for g in qemu_generic::TESTS {
+                s.check(g.label, || qemu_generic::run(t, g));
+            }
+        }
     }
     s.check("device compiles on older QEMU", || {
         qemu::compat_check().map(|v| format!("QEMU {}", v.join(", ")))

@@ -11,6 +11,7 @@
 
 #include "qemu/osdep.h"
 #include <glib/gstdio.h>
+#include "qemu/bitops.h"
 #include "qemu/bswap.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
@@ -1878,6 +1879,1301 @@ static void test_migration_bad_stream(void)
     g_rmdir(dir);
 }
 
+/*
+ * The storm: a seeded random walk of at least STORM_ACCESSES accesses to
+ * BAR0 (every size, offset and direction; register writes of any value;
+ * DMA commands whose lists and segments point into guest RAM buffers, the
+ * device's own BAR, another device's BAR, other MMIO, holes, ROM, the
+ * edges of RAM and the top of the address space), with the virtual clock,
+ * bus mastering and MSI changing under it.  A model of the registers
+ * predicts every value read and every DMA outcome; guest RAM is laid out
+ * in known bytes, so a write anywhere but in the segments the test gave
+ * shows.  MY_RNG_STORM_SEED and MY_RNG_STORM_ACCESSES override the seed
+ * and the count to explore; the defaults are what CI runs.
+ */
+#define STORM_SEED              0x6d792d726e672131ULL
+#define STORM_ACCESSES          1000000
+#define STORM_CHECK_EVERY       50000
+#define STORM_GUARD             256
+#define STORM_BG                0x5a    /* RAM the test never gives out */
+#define STORM_MAILBOX           0x05000000  /* MSI messages land here */
+#define STORM_MSI_DATA          0x4d52
+#define STORM_BATCH_MAX         256
+#define LOW_RAM_END             0xc0000 /* no VGA: RAM up to pc.rom */
+#define HIGH_RAM                0x100000
+#define EDGE                    0x1000  /* guarded RAM at each RAM edge */
+#define SLOT_LEN                (MY_RNG_DMA_MAX_SEGS * MY_RNG_DMA_SEG_SIZE + 16)
+
+enum {
+    STORM_LOW = 1, STORM_BIG = 2, STORM_MEDIUM = 16, STORM_SMALL = 64,
+    STORM_SLOTS = 8,
+    STORM_TARGETS = STORM_LOW + STORM_BIG + STORM_MEDIUM + STORM_SMALL +
+                    STORM_SLOTS,
+    STORM_FIRST_SLOT = STORM_TARGETS - STORM_SLOTS,
+};
+
+/* Guarded RAM at the edges of RAM, only ever given inside straddling ranges */
+static const uint64_t storm_edges[] = {
+    LOW_RAM_END - EDGE, HIGH_RAM, RAM_END - EDGE,
+};
+
+typedef struct StormArea {
+    uint64_t addr;
+    uint32_t len;
+} StormArea;
+
+typedef struct Storm {
+    QTestState *qts;
+    QPCIBus *bus;
+    MyRng a;                /* the device under the storm */
+    MyRng b;                /* a second my_rng: nothing may touch it */
+    uint64_t bar_a, bar_b;
+    uint8_t msi_cap;
+    uint16_t msi_flags;     /* without PCI_MSI_FLAGS_ENABLE */
+    uint64_t seed, prng, target_accesses;
+    StormArea target[STORM_TARGETS];
+    uint32_t b_next;        /* index of device B's next RNG vector value */
+
+    /* the model of device A */
+    uint32_t algo, dma_count, status, bytes, irq_status, irq_enable;
+    uint64_t dma_addr;
+    bool bme, msi;
+    /* the running command, as latched at START */
+    uint32_t nsegs;
+    uint64_t seg_addr[MY_RNG_DMA_MAX_SEGS];
+    uint32_t seg_len[MY_RNG_DMA_MAX_SEGS];
+    /* its end if nothing stops it: DONE, or WRITE_FAULT at a segment */
+    uint32_t end_err, end_segs, end_bytes;
+    bool unsafe;            /* a segment in RAM the test did not give */
+
+    /* figures */
+    uint64_t ops, reads, writes, batch_reads, batch_writes, batches;
+    uint64_t cfg_writes, steps, bme_toggles, msi_toggles, msis;
+    uint64_t started, ran, rejected, aborts, idle_aborts, unsafe_aborts;
+    uint64_t done, errs[MY_RNG_DMA_ERR_ABORTED + 1];
+    uint64_t guard_checks, ram_checked, next_check;
+} Storm;
+
+static uint64_t storm_rand(Storm *st)
+{
+    /* SplitMix64: small, and the same sequence on every host */
+    uint64_t z = (st->prng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t below(Storm *st, uint64_t n)
+{
+    return storm_rand(st) % n;
+}
+
+static bool chance(Storm *st, unsigned percent)
+{
+    return below(st, 100) < percent;
+}
+
+static uint64_t storm_accesses(const Storm *st)
+{
+    return st->reads + st->writes + st->batch_reads + st->batch_writes;
+}
+
+/* The model's view, for a failure's message */
+static void storm_dump(const Storm *st)
+{
+    uint32_t i;
+
+    g_test_message("model: algo %u, DMA_ADDR 0x%" PRIx64 ", DMA_COUNT %u, "
+                   "DMA_STATUS 0x%x, DMA_BYTES %u, IRQ 0x%x/0x%x, BME %d, "
+                   "MSI %d", st->algo, st->dma_addr, st->dma_count,
+                   st->status, st->bytes, st->irq_status, st->irq_enable,
+                   st->bme, st->msi);
+    g_test_message("last command: %u segments, end: error %u, %u segments, "
+                   "%u bytes", st->nsegs, st->end_err, st->end_segs,
+                   st->end_bytes);
+    for (i = 0; i < st->nsegs && i < 16; i++) {
+        g_test_message("  segment %u: 0x%" PRIx64 " +0x%x", i,
+                       st->seg_addr[i], st->seg_len[i]);
+    }
+}
+
+static void storm_expect(Storm *st, const char *what, uint64_t got,
+                         uint64_t want)
+{
+    if (got != want) {
+        storm_dump(st);
+        g_test_message("storm seed 0x%" PRIx64 ", op %" PRIu64 ": %s is 0x%"
+                       PRIx64 ", expected 0x%" PRIx64, st->seed, st->ops,
+                       what, got, want);
+        g_assert_cmphex(got, ==, want);
+    }
+}
+
+static void storm_expect_true(Storm *st, const char *what, bool ok)
+{
+    if (!ok) {
+        storm_dump(st);
+        g_test_message("storm seed 0x%" PRIx64 ", op %" PRIu64 ": %s",
+                       st->seed, st->ops, what);
+        g_assert_true(ok);
+    }
+}
+
+static bool range_wraps(uint64_t addr, uint64_t len)
+{
+    return len && addr + (len - 1) < addr;
+}
+
+/* Whether [addr, addr + len) (len >= 1, no wrap) is all guest RAM */
+static bool storm_in_ram(uint64_t addr, uint64_t len)
+{
+    return (addr < LOW_RAM_END && len <= LOW_RAM_END - addr) ||
+           (addr >= HIGH_RAM && addr < RAM_END && len <= RAM_END - addr);
+}
+
+/* Whether [addr, addr + len) lies inside one buffer the test gives out */
+static bool storm_in_target(const Storm *st, uint64_t addr, uint64_t len)
+{
+    size_t i;
+
+    for (i = 0; i < STORM_TARGETS; i++) {
+        const StormArea *t = &st->target[i];
+
+        if (addr >= t->addr && addr - t->addr <= t->len &&
+            len <= t->len - (addr - t->addr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void storm_layout(Storm *st)
+{
+    StormArea *t = st->target;
+    size_t i;
+
+    /* odd lengths and addresses, so segments end anywhere in a word */
+    *t++ = (StormArea) { 0x10000, 0x10000 };
+    for (i = 0; i < STORM_BIG; i++) {
+        *t++ = (StormArea) { 0x01000000 + i * 0x200000, MIB };
+    }
+    for (i = 0; i < STORM_MEDIUM; i++) {
+        *t++ = (StormArea) { 0x02000000 + i * 0x20000 + i * 3,
+                             0x10000 - i * 5 };
+    }
+    for (i = 0; i < STORM_SMALL; i++) {
+        *t++ = (StormArea) { 0x03000000 + i * 0x2000 + (i * 37) % 256,
+                             0x1000 + i };
+    }
+    /* list slots: targets too, a segment may overwrite a list */
+    for (i = 0; i < STORM_SLOTS; i++) {
+        *t++ = (StormArea) { 0x04000000 + i * 0x4000, SLOT_LEN };
+    }
+    g_assert(t == st->target + STORM_TARGETS);
+}
+
+/* Sets buf[i] = val for the bytes of [a, a + n) in [win, win + wlen) */
+static void mark(uint64_t a, uint64_t n, uint64_t win, uint64_t wlen,
+                 uint8_t *buf, uint8_t val)
+{
+    uint64_t lo = MAX(a, win), hi = MIN(a + n, win + wlen);
+
+    if (lo < hi) {
+        memset(buf + (lo - win), val, hi - lo);
+    }
+}
+
+/*
+ * Checks guest RAM [addr, addr + len) (RAM only) against what it must
+ * hold: PATTERN in the guards and the edges, anything in the targets and
+ * the mailbox (checked on its own), STORM_BG everywhere else.
+ */
+static void storm_check_ram(Storm *st, uint64_t addr, uint64_t len)
+{
+    g_autofree uint8_t *got = g_malloc(len);
+    g_autofree uint8_t *want = g_malloc(len);
+    g_autofree uint8_t *any = g_malloc0(len);
+    uint64_t i;
+    size_t k;
+
+    memset(want, STORM_BG, len);
+    for (k = 0; k < STORM_TARGETS; k++) {
+        const StormArea *t = &st->target[k];
+
+        mark(t->addr - STORM_GUARD, STORM_GUARD, addr, len, want, PATTERN);
+        mark(t->addr + t->len, STORM_GUARD, addr, len, want, PATTERN);
+        mark(t->addr, t->len, addr, len, any, 1);
+    }
+    for (k = 0; k < ARRAY_SIZE(storm_edges); k++) {
+        mark(storm_edges[k], EDGE, addr, len, want, PATTERN);
+    }
+    mark(STORM_MAILBOX - STORM_GUARD, STORM_GUARD, addr, len, want, PATTERN);
+    mark(STORM_MAILBOX + 4, STORM_GUARD, addr, len, want, PATTERN);
+    mark(STORM_MAILBOX, 4, addr, len, any, 1);
+
+    qtest_bufread(st->qts, addr, got, len);
+    for (i = 0; i < len; i++) {
+        if (!any[i] && got[i] != want[i]) {
+            g_test_message("storm seed 0x%" PRIx64 ", op %" PRIu64
+                           ": RAM at 0x%" PRIx64 " is 0x%02x, expected "
+                           "0x%02x: written outside the segments",
+                           st->seed, st->ops, addr + i, got[i], want[i]);
+            g_assert_cmphex(got[i], ==, want[i]);
+        }
+    }
+    st->ram_checked += len;
+}
+
+/* Lays guest RAM out in the bytes storm_check_ram() expects */
+static void storm_fill_ram(Storm *st)
+{
+    size_t k;
+
+    qtest_memset(st->qts, 0, STORM_BG, LOW_RAM_END);
+    qtest_memset(st->qts, HIGH_RAM, STORM_BG, RAM_END - HIGH_RAM);
+    for (k = 0; k < STORM_TARGETS; k++) {
+        const StormArea *t = &st->target[k];
+
+        qtest_memset(st->qts, t->addr - STORM_GUARD, PATTERN,
+                     t->len + 2 * STORM_GUARD);
+        qtest_memset(st->qts, t->addr, 0, t->len);
+    }
+    for (k = 0; k < ARRAY_SIZE(storm_edges); k++) {
+        qtest_memset(st->qts, storm_edges[k], PATTERN, EDGE);
+    }
+    qtest_memset(st->qts, STORM_MAILBOX - STORM_GUARD, PATTERN,
+                 4 + 2 * STORM_GUARD);
+    qtest_writel(st->qts, STORM_MAILBOX, 0);
+}
+
+/* Device B: still where the test left it, so no DMA of A reached it */
+static void storm_check_b(Storm *st)
+{
+    const MyRngVector *v = vec_find(MY_RNG_ALGO_CHACHA20, 0x42, 32);
+
+    if (st->b_next == MY_RNG_VEC_PREFIX) {
+        wr32(&st->b, MY_RNG_REG_SEED, 0x42);
+        st->b_next = 0;
+    }
+    storm_expect(st, "device B's RNG", rd32(&st->b, MY_RNG_REG_RNG),
+                 v->prefix[st->b_next++]);
+    storm_expect(st, "device B's ALGO", rd32(&st->b, MY_RNG_REG_ALGO),
+                 MY_RNG_ALGO_CHACHA20);
+    storm_expect(st, "device B's DMA_ADDR_LO",
+                 rd32(&st->b, MY_RNG_REG_DMA_ADDR_LO), 0x5a5a5a5a);
+    storm_expect(st, "device B's DMA_STATUS",
+                 rd32(&st->b, MY_RNG_REG_DMA_STATUS), MY_RNG_DMA_STATE_IDLE);
+    storm_expect(st, "device B's IRQ_ENABLE",
+                 rd32(&st->b, MY_RNG_REG_IRQ_ENABLE), 1);
+}
+
+/* Every guard, the MSI mailbox, device B and two samples of other RAM */
+static void storm_check(Storm *st)
+{
+    size_t k;
+    int i;
+
+    for (k = 0; k < STORM_TARGETS; k++) {
+        const StormArea *t = &st->target[k];
+
+        storm_check_ram(st, t->addr - STORM_GUARD, STORM_GUARD);
+        storm_check_ram(st, t->addr + t->len, STORM_GUARD);
+    }
+    for (k = 0; k < ARRAY_SIZE(storm_edges); k++) {
+        storm_check_ram(st, storm_edges[k], EDGE);
+    }
+    storm_check_ram(st, STORM_MAILBOX - STORM_GUARD, 2 * STORM_GUARD + 4);
+    storm_expect(st, "the MSI mailbox", qtest_readl(st->qts, STORM_MAILBOX),
+                 0);
+    for (i = 0; i < 2; i++) {
+        uint64_t at = HIGH_RAM + below(st, RAM_END - HIGH_RAM - 0x10000);
+
+        storm_check_ram(st, at, 0x10000);
+    }
+    storm_check_b(st);
+    st->guard_checks++;
+}
+
+/* Segments written completely within the first bytes of the command */
+static uint32_t storm_segs_for(const Storm *st, uint32_t bytes)
+{
+    uint64_t pos = 0;
+    uint32_t i;
+
+    for (i = 0; i < st->nsegs && pos + st->seg_len[i] <= bytes; i++) {
+        pos += st->seg_len[i];
+    }
+    return i;
+}
+
+static uint32_t storm_state(const Storm *st)
+{
+    return st_state(st->status);
+}
+
+/* DMA_STATUS for a given state, error and progress; REJECTED is kept */
+static uint32_t storm_status(const Storm *st, uint32_t state, uint32_t err,
+                             uint32_t segs)
+{
+    return state | (st->status & MY_RNG_DMA_STATUS_REJECTED) |
+           err << MY_RNG_DMA_STATUS_ERROR_SHIFT |
+           segs << MY_RNG_DMA_STATUS_SEGS_SHIFT;
+}
+
+/*
+ * The checks of a START, in the spec's order, from the model and from the
+ * list as it is in guest memory now (a START reads it before any clock
+ * runs, so it cannot change in between).  On success the list is latched
+ * into the model with the end the command must reach.
+ */
+static uint32_t storm_predict_start(Storm *st, uint32_t cmd)
+{
+    uint64_t list_len = (uint64_t)st->dma_count * MY_RNG_DMA_SEG_SIZE;
+    g_autofree uint8_t *list = NULL;
+    uint64_t total = 0, pos;
+    uint32_t i;
+
+    if (cmd != MY_RNG_DMA_CMD_FILL && cmd != MY_RNG_DMA_CMD_FILL_HOST) {
+        return MY_RNG_DMA_ERR_BAD_CMD;
+    }
+    if (!st->bme) {
+        return MY_RNG_DMA_ERR_NO_MASTER;
+    }
+    if (st->dma_count == 0 || st->dma_count > MY_RNG_DMA_MAX_SEGS) {
+        return MY_RNG_DMA_ERR_BAD_COUNT;
+    }
+    if (range_wraps(st->dma_addr, list_len)) {
+        return MY_RNG_DMA_ERR_LIST_WRAP;
+    }
+    if (!storm_in_ram(st->dma_addr, list_len)) {
+        return MY_RNG_DMA_ERR_LIST_FAULT;
+    }
+    list = g_malloc(list_len);
+    qtest_memread(st->qts, st->dma_addr, list, list_len);
+    for (i = 0; i < st->dma_count; i++) {
+        const uint8_t *e = list + i * MY_RNG_DMA_SEG_SIZE;
+        uint64_t addr = ldq_le_p(e + MY_RNG_DMA_SEG_ADDR);
+        uint32_t len = ldl_le_p(e + MY_RNG_DMA_SEG_LEN);
+
+        if (len == 0 || len > MY_RNG_DMA_MAX_BYTES ||
+            ldl_le_p(e + MY_RNG_DMA_SEG_FLAGS) || range_wraps(addr, len)) {
+            return MY_RNG_DMA_ERR_BAD_SEGMENT;
+        }
+        st->seg_addr[i] = addr;
+        st->seg_len[i] = len;
+        total += len;
+    }
+    if (total > MY_RNG_DMA_MAX_BYTES) {
+        return MY_RNG_DMA_ERR_TOO_LONG;
+    }
+    st->nsegs = st->dma_count;
+    st->end_err = 0;
+    st->end_segs = st->nsegs;
+    st->end_bytes = total;
+    st->unsafe = false;
+    for (i = 0, pos = 0; i < st->nsegs; pos += st->seg_len[i++]) {
+        if (!storm_in_ram(st->seg_addr[i], st->seg_len[i])) {
+            st->end_err = MY_RNG_DMA_ERR_WRITE_FAULT;
+            st->end_segs = i;
+            st->end_bytes = pos;
+            break;
+        }
+        /* RAM the test did not give (a list from random registers) */
+        if (!storm_in_target(st, st->seg_addr[i], st->seg_len[i])) {
+            st->unsafe = true;
+        }
+    }
+    return 0;
+}
+
+/* A command ended: IRQ_STATUS, and one MSI message if MSI is on */
+static void storm_ended(Storm *st, uint32_t err)
+{
+    bool msi = st->msi && st->irq_enable && st->bme;
+
+    st->irq_status = MY_RNG_IRQ_DMA_DONE;
+    if (err) {
+        st->errs[err]++;
+    } else {
+        st->done++;
+    }
+    storm_expect(st, "the MSI mailbox", qtest_readl(st->qts, STORM_MAILBOX),
+                 msi ? STORM_MSI_DATA : 0);
+    if (msi) {
+        qtest_writel(st->qts, STORM_MAILBOX, 0);
+        st->msis++;
+    }
+}
+
+/* Reads DMA_STATUS and DMA_BYTES; they must be what the model says */
+static void storm_observe(Storm *st)
+{
+    storm_expect(st, "DMA_STATUS", rd32(&st->a, MY_RNG_REG_DMA_STATUS),
+                 st->status);
+    storm_expect(st, "DMA_BYTES", rd32(&st->a, MY_RNG_REG_DMA_BYTES),
+                 st->bytes);
+    st->reads += 2;
+}
+
+/*
+ * The model's part of a DMA_CMD write, before it is done: what the
+ * device must show afterwards.  Returns whether a command ends with it.
+ */
+static bool storm_cmd_before(Storm *st, uint32_t cmd, uint32_t *end_err)
+{
+    uint32_t err;
+
+    if (storm_state(st) == MY_RNG_DMA_STATE_BUSY) {
+        if (cmd == MY_RNG_DMA_CMD_ABORT) {
+            st->aborts++;
+            st->status = storm_status(st, MY_RNG_DMA_STATE_ERROR,
+                                      MY_RNG_DMA_ERR_ABORTED,
+                                      storm_segs_for(st, st->bytes));
+            *end_err = MY_RNG_DMA_ERR_ABORTED;
+            return true;
+        }
+        st->rejected++;
+        st->status |= MY_RNG_DMA_STATUS_REJECTED;
+        return false;
+    }
+    if (cmd == MY_RNG_DMA_CMD_ABORT) {
+        st->idle_aborts++;
+        return false;
+    }
+    st->started++;
+    st->bytes = 0;
+    st->status = 0;     /* REJECTED too starts afresh */
+    err = storm_predict_start(st, cmd);
+    if (err) {
+        st->status = storm_status(st, MY_RNG_DMA_STATE_ERROR, err, 0);
+        *end_err = err;
+        return true;
+    }
+    st->ran++;
+    st->status = MY_RNG_DMA_STATE_BUSY;
+    return false;
+}
+
+static void storm_write_single(Storm *st, uint32_t off, unsigned size,
+                               uint64_t val);
+
+/* After the DMA_CMD write: the device agrees, and the end is signalled */
+static void storm_cmd_after(Storm *st, bool ends, uint32_t end_err)
+{
+    storm_observe(st);
+    if (ends) {
+        storm_ended(st, end_err);
+    } else if (storm_state(st) == MY_RNG_DMA_STATE_BUSY && st->unsafe) {
+        /* no chunk has run yet: stop it before it writes RAM */
+        st->unsafe = false;
+        st->unsafe_aborts++;
+        storm_write_single(st, MY_RNG_REG_DMA_CMD, 4, MY_RNG_DMA_CMD_ABORT);
+    }
+}
+
+/*
+ * The model's part of a valid write other than DMA_CMD (invalid writes
+ * are ignored by the device and the model).
+ */
+static void storm_model_write(Storm *st, uint32_t off, uint64_t val)
+{
+    switch (off) {
+    case MY_RNG_REG_ALGO:
+        if (val < MY_RNG_NUM_ALGOS) {
+            st->algo = val;
+        }
+        break;
+    case MY_RNG_REG_DMA_ADDR_LO:
+        st->dma_addr = deposit64(st->dma_addr, 0, 32, val);
+        break;
+    case MY_RNG_REG_DMA_ADDR_HI:
+        st->dma_addr = deposit64(st->dma_addr, 32, 32, val);
+        break;
+    case MY_RNG_REG_DMA_COUNT:
+        st->dma_count = val;
+        break;
+    case MY_RNG_REG_IRQ_STATUS:
+        st->irq_status &= ~val;
+        break;
+    case MY_RNG_REG_IRQ_ENABLE:
+        st->irq_enable = val & MY_RNG_IRQ_DMA_DONE;
+        break;
+    default:
+        break;
+    }
+}
+
+/* A read value against the model: 0 for an invalid access */
+static void storm_check_read(Storm *st, uint32_t off, unsigned size,
+                             uint64_t val)
+{
+    bool glibc = st->algo == MY_RNG_ALGO_GLIBC;
+
+    if (!is_valid_access(off, size, false)) {
+        storm_expect(st, "an invalid read", val, 0);
+        return;
+    }
+    switch (off) {
+    case MY_RNG_REG_RNG:
+        /* glibc outputs are 31 bits */
+        storm_expect(st, "RNG bit 31", glibc ? val >> 31 : 0, 0);
+        break;
+    case MY_RNG_REG_RNG64:
+        storm_expect(st, "RNG64 bits 31, 63",
+                     glibc ? val & 0x8000000080000000ULL : 0, 0);
+        break;
+    case MY_RNG_REG_ID:
+        storm_expect(st, "ID", val, MY_RNG_ID_VALUE);
+        break;
+    case MY_RNG_REG_FEATURES:
+        storm_expect(st, "FEATURES", val, MY_RNG_FEATURES_VALUE);
+        break;
+    case MY_RNG_REG_ALGO:
+        storm_expect(st, "ALGO", val, st->algo);
+        break;
+    case MY_RNG_REG_ALGOS:
+        storm_expect(st, "ALGOS", val, MY_RNG_ALGOS_VALUE);
+        break;
+    case MY_RNG_REG_DMA_ADDR_LO:
+        storm_expect(st, "DMA_ADDR_LO", val, (uint32_t)st->dma_addr);
+        break;
+    case MY_RNG_REG_DMA_ADDR_HI:
+        storm_expect(st, "DMA_ADDR_HI", val, st->dma_addr >> 32);
+        break;
+    case MY_RNG_REG_DMA_COUNT:
+        storm_expect(st, "DMA_COUNT", val, st->dma_count);
+        break;
+    case MY_RNG_REG_DMA_STATUS:
+        storm_expect(st, "DMA_STATUS", val, st->status);
+        break;
+    case MY_RNG_REG_DMA_BYTES:
+        storm_expect(st, "DMA_BYTES", val, st->bytes);
+        break;
+    case MY_RNG_REG_DMA_MAX_SEGS:
+        storm_expect(st, "DMA_MAX_SEGS", val, MY_RNG_DMA_MAX_SEGS);
+        break;
+    case MY_RNG_REG_DMA_MAX_BYTES:
+        storm_expect(st, "DMA_MAX_BYTES", val, MY_RNG_DMA_MAX_BYTES);
+        break;
+    case MY_RNG_REG_IRQ_STATUS:
+        storm_expect(st, "IRQ_STATUS", val, st->irq_status);
+        break;
+    case MY_RNG_REG_IRQ_ENABLE:
+        storm_expect(st, "IRQ_ENABLE", val, st->irq_enable);
+        break;
+    default:
+        /* ENTROPY: any value */
+        break;
+    }
+}
+
+static uint64_t storm_read_single(Storm *st, uint32_t off, unsigned size)
+{
+    uint64_t addr = st->bar_a + off, val;
+
+    switch (size) {
+    case 1:
+        val = qtest_readb(st->qts, addr);
+        break;
+    case 2:
+        val = qtest_readw(st->qts, addr);
+        break;
+    case 4:
+        val = qtest_readl(st->qts, addr);
+        break;
+    default:
+        val = qtest_readq(st->qts, addr);
+        break;
+    }
+    st->reads++;
+    storm_check_read(st, off, size, val);
+    return val;
+}
+
+static void storm_write_single(Storm *st, uint32_t off, unsigned size,
+                               uint64_t val)
+{
+    uint64_t addr = st->bar_a + off;
+    bool cmd = false, ends = false;
+    uint32_t end_err = 0;
+
+    /* the bus carries only the access's own bytes */
+    val &= size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1;
+    if (is_valid_access(off, size, true)) {
+        if (off == MY_RNG_REG_DMA_CMD) {
+            cmd = true;
+            ends = storm_cmd_before(st, val, &end_err);
+        } else {
+            storm_model_write(st, off, val);
+        }
+    }
+    switch (size) {
+    case 1:
+        qtest_writeb(st->qts, addr, val);
+        break;
+    case 2:
+        qtest_writew(st->qts, addr, val);
+        break;
+    case 4:
+        qtest_writel(st->qts, addr, val);
+        break;
+    default:
+        qtest_writeq(st->qts, addr, val);
+        break;
+    }
+    st->writes++;
+    if (cmd) {
+        storm_cmd_after(st, ends, end_err);
+    }
+}
+
+/*
+ * The accesses one qtest read/write/memset of len bytes at off becomes:
+ * the memory core splits it into the largest power-of-two pieces of at
+ * most 8 bytes (the BAR takes unaligned accesses), so only the last
+ * piece can be shorter than 8.
+ */
+static unsigned storm_pieces(uint32_t off, uint32_t len, uint32_t *poff,
+                             unsigned *psize)
+{
+    unsigned n = 0;
+
+    while (len) {
+        unsigned size = len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
+
+        poff[n] = off;
+        psize[n++] = size;
+        off += size;
+        len -= size;
+    }
+    return n;
+}
+
+/* One round trip, many reads: each piece is checked like a single read */
+static void storm_batch_read(Storm *st, uint32_t off, uint32_t len)
+{
+    uint32_t poff[STORM_BATCH_MAX];
+    unsigned psize[STORM_BATCH_MAX];
+    uint8_t buf[STORM_BATCH_MAX];
+    unsigned n, i;
+
+    qtest_memread(st->qts, st->bar_a + off, buf, len);
+    n = storm_pieces(off, len, poff, psize);
+    for (i = 0; i < n; i++) {
+        uint64_t val = 0;
+
+        memcpy(&val, buf + (poff[i] - off), psize[i]);
+        storm_check_read(st, poff[i], psize[i], le64_to_cpu(val));
+    }
+    st->batch_reads += n;
+    st->batches++;
+}
+
+/* One round trip, many writes: bytes, or one byte repeated (memset) */
+static void storm_batch_write(Storm *st, uint32_t off, uint32_t len,
+                              const uint8_t *buf, bool memset_byte)
+{
+    uint32_t poff[STORM_BATCH_MAX];
+    unsigned psize[STORM_BATCH_MAX];
+    bool cmd = false, ends = false;
+    uint32_t end_err = 0;
+    unsigned n, i;
+
+    n = storm_pieces(off, len, poff, psize);
+    for (i = 0; i < n; i++) {
+        uint64_t val = 0;
+
+        if (!is_valid_access(poff[i], psize[i], true)) {
+            continue;
+        }
+        memcpy(&val, buf + (poff[i] - off), psize[i]);
+        val = le64_to_cpu(val);
+        if (poff[i] == MY_RNG_REG_DMA_CMD) {
+            /* only one piece can be 4 bytes: one command at most */
+            cmd = true;
+            ends = storm_cmd_before(st, val, &end_err);
+        } else {
+            storm_model_write(st, poff[i], val);
+        }
+    }
+    if (memset_byte) {
+        qtest_memset(st->qts, st->bar_a + off, buf[0], len);
+    } else {
+        qtest_memwrite(st->qts, st->bar_a + off, buf, len);
+    }
+    st->batch_writes += n;
+    st->batches++;
+    if (cmd) {
+        storm_cmd_after(st, ends, end_err);
+    }
+}
+
+/* A value worth writing to a register */
+static uint64_t storm_value(Storm *st)
+{
+    static const uint64_t special[] = {
+        0, 1, 2, 3, 4, 5, 7, 8, 0xff, 0xffff, 0x80000000, 0xffffffff,
+        MY_RNG_DMA_MAX_SEGS, MY_RNG_DMA_MAX_SEGS + 1, MY_RNG_DMA_MAX_BYTES,
+        UINT64_MAX,
+    };
+
+    switch (below(st, 4)) {
+    case 0:
+        return special[below(st, ARRAY_SIZE(special))];
+    case 1:
+        return below(st, 16);
+    default:
+        return storm_rand(st);
+    }
+}
+
+/* An offset and size anywhere in the BAR, often at or near a register */
+static void storm_pick_access(Storm *st, uint32_t *off, unsigned *size)
+{
+    static const unsigned sizes[] = { 1, 2, 4, 8 };
+    const RegAccess *r = &reg_map[below(st, ARRAY_SIZE(reg_map))];
+
+    *size = sizes[below(st, ARRAY_SIZE(sizes))];
+    switch (below(st, 5)) {
+    case 0:
+    case 1:
+        *off = r->offset;
+        if (chance(st, 70)) {
+            *size = r->size;
+        }
+        break;
+    case 2:
+        *off = r->offset + 1 + below(st, 7);
+        break;
+    default:
+        *off = below(st, MY_RNG_BAR_SIZE);
+        break;
+    }
+    *off = MIN(*off, MY_RNG_BAR_SIZE - *size);
+}
+
+static void storm_op_single(Storm *st)
+{
+    uint32_t off;
+    unsigned size;
+
+    storm_pick_access(st, &off, &size);
+    if (chance(st, 50)) {
+        storm_read_single(st, off, size);
+    } else {
+        storm_write_single(st, off, size, storm_value(st));
+    }
+}
+
+static void storm_op_batch(Storm *st, bool write)
+{
+    uint8_t buf[STORM_BATCH_MAX];
+    uint32_t off, len, i;
+
+    /* the register block often, the rest of the BAR too */
+    off = chance(st, 60) ? below(st, 0x80) : below(st, MY_RNG_BAR_SIZE);
+    if (chance(st, 30)) {
+        off &= ~7u;
+    }
+    len = 1 + below(st, write ? 64 : STORM_BATCH_MAX);
+    len = MIN(len, MY_RNG_BAR_SIZE - off);
+    if (!write) {
+        storm_batch_read(st, off, len);
+        return;
+    }
+    for (i = 0; i < len; i++) {
+        buf[i] = storm_rand(st);
+    }
+    if (chance(st, 30)) {
+        memset(buf, buf[0], len);
+        storm_batch_write(st, off, len, buf, true);
+    } else {
+        storm_batch_write(st, off, len, buf, false);
+    }
+}
+
+static void storm_op_algo_seed(Storm *st)
+{
+    if (chance(st, 50)) {
+        storm_write_single(st, MY_RNG_REG_SEED, 4, storm_rand(st));
+    } else if (chance(st, 80)) {
+        storm_write_single(st, MY_RNG_REG_ALGO, 4,
+                           below(st, MY_RNG_NUM_ALGOS));
+    } else {
+        storm_write_single(st, MY_RNG_REG_ALGO, 4, storm_value(st));
+    }
+}
+
+/* A segment inside one of the test's buffers */
+static void storm_good_seg(Storm *st, uint64_t *addr, uint32_t *len)
+{
+    unsigned k = below(st, 100);
+    const StormArea *t;
+    uint32_t max;
+
+    if (k < 10) {
+        t = &st->target[0];
+    } else if (k < 20) {
+        t = &st->target[STORM_LOW + below(st, STORM_BIG)];
+    } else if (k < 45) {
+        t = &st->target[STORM_LOW + STORM_BIG + below(st, STORM_MEDIUM)];
+    } else if (k < 85) {
+        t = &st->target[STORM_LOW + STORM_BIG + STORM_MEDIUM +
+                        below(st, STORM_SMALL)];
+    } else {
+        t = &st->target[STORM_FIRST_SLOT + below(st, STORM_SLOTS)];
+    }
+    k = below(st, 100);
+    max = k < 60 ? 64 : k < 90 ? 4096 : t->len;
+    *len = 1 + below(st, MIN(max, t->len));
+    *addr = t->addr + below(st, t->len - *len + 1);
+}
+
+/*
+ * An address anywhere but in the test's buffers: registers (the device's
+ * own, device B's, the IOAPIC, HPET, LAPIC/MSI window), holes, ROM, the
+ * edges of RAM (so a range that is partly RAM: its RAM part is guarded),
+ * the top of the address space; *len is a length that suits it.
+ */
+static uint64_t storm_wild_addr(Storm *st, uint32_t *len)
+{
+    uint64_t a, edge;
+
+    *len = 1 + below(st, chance(st, 80) ? 64 : 0x2000);
+    switch (below(st, 12)) {
+    case 0:
+        return st->bar_a + below(st, MY_RNG_BAR_SIZE);
+    case 1:
+        return st->bar_b + below(st, MY_RNG_BAR_SIZE);
+    case 2:
+        return 0xfec00000 + below(st, 0x1000);
+    case 3:
+        return 0xfed00000 + below(st, 0x400);
+    case 4:
+        return 0xfee00000 + below(st, 0x1000);
+    case 5:
+        return RAM_END + below(st, 0xe0000000 - RAM_END - 0x2000);
+    case 6:
+        return LOW_RAM_END + below(st, HIGH_RAM - LOW_RAM_END - 0x2000);
+    case 7:
+        return 0xfffc0000 + below(st, 0x40000);
+    case 8:
+        return (1ULL << 32) + below(st, 1ULL << 40);
+    case 9:
+        /* across an edge of RAM, its RAM part in the guarded edge */
+        a = below(st, EDGE);
+        switch (below(st, 3)) {
+        case 0:
+            edge = LOW_RAM_END;
+            a = edge - 1 - a;
+            *len = edge - a + 1 + below(st, 0x2000);
+            break;
+        case 1:
+            edge = HIGH_RAM;
+            a = edge - 1 - a;
+            *len = edge - a + 1 + below(st, EDGE - 1);
+            break;
+        default:
+            edge = RAM_END;
+            a = edge - 1 - a;
+            *len = edge - a + 1 + below(st, 0x2000);
+            break;
+        }
+        return a;
+    case 10:
+        /* the top: ending at 2^64 or wrapping */
+        a = UINT64_MAX - below(st, 0x1000);
+        if (chance(st, 50)) {
+            *len = -a;
+        }
+        return a;
+    default:
+        return storm_rand(st);
+    }
+}
+
+/* A segment list entry: mostly good, sometimes wild or malformed */
+static void storm_seg(Storm *st, Seg *s, bool clean)
+{
+    s->flags = 0;
+    if (clean || chance(st, 80)) {
+        storm_good_seg(st, &s->addr, &s->len);
+    } else {
+        s->addr = storm_wild_addr(st, &s->len);
+    }
+    if (clean) {
+        return;
+    }
+    switch (below(st, 50)) {
+    case 0:
+        s->len = 0;
+        break;
+    case 1:
+        s->len = MY_RNG_DMA_MAX_BYTES + 1 + below(st, 1000);
+        break;
+    case 2:
+        s->len = storm_rand(st);
+        break;
+    case 3:
+        s->flags = 1u << below(st, 32);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Runs the virtual clock; the device must have done what the model says */
+static void storm_step(Storm *st, int64_t ns)
+{
+    uint32_t old = st->bytes, status, bytes, err;
+    bool busy = storm_state(st) == MY_RNG_DMA_STATE_BUSY;
+
+    qtest_clock_step(st->qts, ns);
+    st->steps++;
+    if (!busy) {
+        /* nothing runs: nothing may change */
+        storm_observe(st);
+        return;
+    }
+    status = rd32(&st->a, MY_RNG_REG_DMA_STATUS);
+    bytes = rd32(&st->a, MY_RNG_REG_DMA_BYTES);
+    st->reads += 2;
+    storm_expect_true(st, "DMA_BYTES went back", bytes >= old);
+    storm_expect_true(st, "DMA_BYTES past the end", bytes <= st->end_bytes);
+    st->bytes = bytes;
+    if (st_state(status) == MY_RNG_DMA_STATE_BUSY) {
+        st->status = storm_status(st, MY_RNG_DMA_STATE_BUSY, 0,
+                                  storm_segs_for(st, bytes));
+        storm_expect(st, "DMA_STATUS while BUSY", status, st->status);
+        /* a tick was due: it must have stopped or moved the command */
+        storm_expect_true(st, "no chunk was due or BME is on",
+                          ns < MY_RNG_DMA_TICK_NS || st->bme);
+        storm_expect_true(st, "a command made no progress",
+                          ns < MY_RNG_DMA_TICK_NS || bytes > old);
+        return;
+    }
+    err = st_error(status);
+    if (err == MY_RNG_DMA_ERR_NO_MASTER) {
+        storm_expect_true(st, "NO_MASTER with BME on", !st->bme);
+        st->status = storm_status(st, MY_RNG_DMA_STATE_ERROR, err,
+                                  storm_segs_for(st, bytes));
+    } else {
+        /* the end nothing stopped: as predicted at START */
+        storm_expect(st, "DMA_BYTES at the end", bytes, st->end_bytes);
+        st->status = storm_status(st, st->end_err ? MY_RNG_DMA_STATE_ERROR :
+                                  MY_RNG_DMA_STATE_DONE, st->end_err,
+                                  st->end_segs);
+    }
+    storm_expect(st, "DMA_STATUS at the end", status, st->status);
+    storm_ended(st, err);
+}
+
+static void storm_op_step(Storm *st)
+{
+    switch (below(st, 5)) {
+    case 0:
+    case 1:
+        storm_step(st, MY_RNG_DMA_TICK_NS);
+        break;
+    case 2:
+        storm_step(st, 1 + below(st, MY_RNG_DMA_TICK_NS - 1));
+        break;
+    case 3:
+        storm_step(st, MY_RNG_DMA_TICK_NS * (2 + below(st, 19)));
+        break;
+    default:
+        storm_step(st, 1 + below(st, 1000000));
+        break;
+    }
+}
+
+/* Runs the clock until the command ends: it must, within its chunks */
+static void storm_settle(Storm *st)
+{
+    int i;
+
+    for (i = 0; storm_state(st) == MY_RNG_DMA_STATE_BUSY; i++) {
+        storm_expect_true(st, "a command never ends",
+                          i <= MY_RNG_DMA_MAX_BYTES / MY_RNG_DMA_CHUNK);
+        storm_step(st, MY_RNG_DMA_TICK_NS);
+    }
+}
+
+static void storm_toggle_bme(Storm *st)
+{
+    uint16_t cmd = qpci_config_readw(st->a.dev, PCI_COMMAND);
+
+    st->bme = !st->bme;
+    qpci_config_writew(st->a.dev, PCI_COMMAND, st->bme ?
+                       cmd | PCI_COMMAND_MASTER : cmd & ~PCI_COMMAND_MASTER);
+    st->bme_toggles++;
+    st->cfg_writes++;
+}
+
+/* Writes a list (or not, if it is wild), the registers, and a command */
+static void storm_op_dma(Storm *st)
+{
+    static const uint32_t bad_cmds[] = { 0, 2, 5, 6, 7, 8, 0x42, UINT32_MAX };
+    Seg segs[MY_RNG_DMA_MAX_SEGS];
+    uint8_t e[MY_RNG_DMA_MAX_SEGS * MY_RNG_DMA_SEG_SIZE];
+    bool clean = chance(st, 40);
+    uint32_t n, count, cmd, i, len;
+    uint64_t list;
+
+    if (storm_state(st) == MY_RNG_DMA_STATE_BUSY && chance(st, 60)) {
+        storm_settle(st);
+    }
+    /* mostly with bus mastering, so that most commands run */
+    if (!st->bme && chance(st, 80)) {
+        storm_toggle_bme(st);
+    }
+    n = chance(st, 90) ? 1 + below(st, 8) : 1 + below(st, MY_RNG_DMA_MAX_SEGS);
+    for (i = 0; i < n; i++) {
+        storm_seg(st, &segs[i], clean);
+        stq_le_p(e + i * MY_RNG_DMA_SEG_SIZE + MY_RNG_DMA_SEG_ADDR,
+                 segs[i].addr);
+        stl_le_p(e + i * MY_RNG_DMA_SEG_SIZE + MY_RNG_DMA_SEG_LEN,
+                 segs[i].len);
+        stl_le_p(e + i * MY_RNG_DMA_SEG_SIZE + MY_RNG_DMA_SEG_FLAGS,
+                 segs[i].flags);
+    }
+    count = n;
+    if (clean || chance(st, 85)) {
+        list = st->target[STORM_FIRST_SLOT + below(st, STORM_SLOTS)].addr +
+               below(st, 16);
+        qtest_memwrite(st->qts, list, e, n * MY_RNG_DMA_SEG_SIZE);
+    } else {
+        list = storm_wild_addr(st, &len);
+    }
+    if (!clean && chance(st, 10)) {
+        count = chance(st, 50) ? below(st, 2 * MY_RNG_DMA_MAX_SEGS) :
+                                 storm_rand(st);
+    }
+    if (clean || chance(st, 85)) {
+        cmd = chance(st, 70) ? MY_RNG_DMA_CMD_FILL : MY_RNG_DMA_CMD_FILL_HOST;
+    } else if (chance(st, 70)) {
+        cmd = bad_cmds[below(st, ARRAY_SIZE(bad_cmds))];
+    } else {
+        cmd = MY_RNG_DMA_CMD_ABORT;
+    }
+    storm_write_single(st, MY_RNG_REG_DMA_ADDR_LO, 4, list);
+    storm_write_single(st, MY_RNG_REG_DMA_ADDR_HI, 4, list >> 32);
+    storm_write_single(st, MY_RNG_REG_DMA_COUNT, 4, count);
+    storm_write_single(st, MY_RNG_REG_DMA_CMD, 4, cmd);
+}
+
+static void storm_op_irq(Storm *st)
+{
+    if (chance(st, 50)) {
+        storm_write_single(st, MY_RNG_REG_IRQ_ENABLE, 4,
+                           chance(st, 70) ? below(st, 2) : storm_rand(st));
+    } else {
+        storm_write_single(st, MY_RNG_REG_IRQ_STATUS, 4,
+                           chance(st, 70) ? below(st, 2) : storm_rand(st));
+    }
+}
+
+static void storm_toggle_msi(Storm *st)
+{
+    st->msi = !st->msi;
+    qpci_config_writew(st->a.dev, st->msi_cap + PCI_MSI_FLAGS,
+                       st->msi_flags | (st->msi ? PCI_MSI_FLAGS_ENABLE : 0));
+    st->msi_toggles++;
+    st->cfg_writes++;
+}
+
+static void storm_collect(QPCIDevice *dev, int devfn, void *data)
+{
+    QPCIDevice **found = data;
+
+    g_assert_null(found[1]);
+    found[found[0] ? 1 : 0] = dev;
+}
+
+/* Maps both devices: A is the first (lower devfn), B the second */
+static void storm_map(Storm *st)
+{
+    QPCIDevice *found[2] = { NULL, NULL };
+    uint64_t size;
+
+    st->bus = qpci_new_pc(st->qts, NULL);
+    qpci_device_foreach(st->bus, MY_RNG_VENDOR_ID, MY_RNG_DEVICE_ID,
+                        storm_collect, found);
+    g_assert_nonnull(found[1]);
+    g_assert_cmpint(found[0]->devfn, <, found[1]->devfn);
+    st->a = (MyRng) { .qts = st->qts, .bus = st->bus, .dev = found[0] };
+    st->b = (MyRng) { .qts = st->qts, .bus = st->bus, .dev = found[1] };
+    qpci_device_enable(st->a.dev);
+    qpci_device_enable(st->b.dev);
+    st->a.bar = qpci_iomap(st->a.dev, 0, &size);
+    st->a.bar_size = size;
+    st->b.bar = qpci_iomap(st->b.dev, 0, &size);
+    st->b.bar_size = size;
+    st->bar_a = bar0_addr(&st->a);
+    st->bar_b = bar0_addr(&st->b);
+    g_assert_cmphex(st->bar_a, ==, st->a.bar.addr);
+}
+
+static void storm_unmap(Storm *st)
+{
+    g_free(st->a.dev);
+    g_free(st->b.dev);
+    qpci_free_pc(st->bus);
+}
+
+static void storm_setup(Storm *st)
+{
+    const char *seed = g_getenv("MY_RNG_STORM_SEED");
+    const char *count = g_getenv("MY_RNG_STORM_ACCESSES");
+
+    memset(st, 0, sizeof(*st));
+    st->seed = seed ? g_ascii_strtoull(seed, NULL, 0) : STORM_SEED;
+    st->target_accesses = count ? g_ascii_strtoull(count, NULL, 0) :
+                                  STORM_ACCESSES;
+    st->prng = st->seed;
+    st->qts = qtest_init("-nodefaults -m 128M -device my_rng -device my_rng");
+    storm_map(st);
+    storm_layout(st);
+    storm_fill_ram(st);
+
+    /* device B: seeded, a few values read, registers set, then left */
+    set_algo_seed(&st->b, MY_RNG_ALGO_CHACHA20, 0x42);
+    wr32(&st->b, MY_RNG_REG_DMA_ADDR_LO, 0x5a5a5a5a);
+    wr32(&st->b, MY_RNG_REG_IRQ_ENABLE, 1);
+    storm_check_b(st);
+
+    /* A's MSI goes to the mailbox when enabled */
+    st->msi_cap = qpci_find_capability(st->a.dev, PCI_CAP_ID_MSI, 0);
+    g_assert_cmpuint(st->msi_cap, !=, 0);
+    st->msi_flags = qpci_config_readw(st->a.dev, st->msi_cap + PCI_MSI_FLAGS);
+    qpci_config_writel(st->a.dev, st->msi_cap + PCI_MSI_ADDRESS_LO,
+                       STORM_MAILBOX);
+    qpci_config_writel(st->a.dev, st->msi_cap + PCI_MSI_ADDRESS_HI, 0);
+    qpci_config_writew(st->a.dev, st->msi_cap + PCI_MSI_DATA_64,
+                       STORM_MSI_DATA);
+    st->bme = true;
+    st->algo = MY_RNG_ALGO_GLIBC;
+    st->next_check = STORM_CHECK_EVERY;
+    storm_observe(st);
+}
+
+static void storm_summary(Storm *st)
+{
+    g_autoptr(GString) errs = g_string_new("");
+    unsigned i;
+
+    for (i = 1; i <= MY_RNG_DMA_ERR_ABORTED; i++) {
+        g_string_append_printf(errs, "%s%u:%" PRIu64, i > 1 ? " " : "", i,
+                               st->errs[i]);
+    }
+    g_test_message("storm: seed 0x%" PRIx64 ": %" PRIu64 " accesses (%"
+                   PRIu64 " reads, %" PRIu64 " writes one per round trip; %"
+                   PRIu64 " reads, %" PRIu64 " writes in %" PRIu64
+                   " batches); DMA: %" PRIu64 " commands started, %" PRIu64
+                   " ran, %" PRIu64 " done, errors by code {%s}, %" PRIu64
+                   " rejected, %" PRIu64 " idle ABORTs, %" PRIu64
+                   " unsafe lists stopped, %" PRIu64 " MSI messages; %"
+                   PRIu64 " clock steps, %" PRIu64 " BME and %" PRIu64
+                   " MSI toggles; %" PRIu64 " guard checks, %" PRIu64
+                   " MiB of RAM compared",
+                   st->seed, storm_accesses(st), st->reads, st->writes,
+                   st->batch_reads, st->batch_writes, st->batches,
+                   st->started, st->ran, st->done, errs->str, st->rejected,
+                   st->idle_aborts, st->unsafe_aborts, st->msis, st->steps,
+                   st->bme_toggles, st->msi_toggles, st->guard_checks,
+                   st->ram_checked / MIB);
+}
+
+/* After the storm: every algorithm replays its vectors, by MMIO and DMA */
+static void storm_replay(Storm *st)
+{
+    const Seg fill[] = { { BUF_ADDR + 3, VEC_BYTES } };
+    uint32_t algo;
+
+    if (!st->bme) {
+        storm_toggle_bme(st);
+    }
+    if (st->msi) {
+        storm_toggle_msi(st);
+    }
+    wr32(&st->a, MY_RNG_REG_IRQ_ENABLE, 0);
+    wr32(&st->a, MY_RNG_REG_IRQ_STATUS, MY_RNG_IRQ_DMA_DONE);
+    for (algo = MY_RNG_ALGO_GLIBC; algo <= MY_RNG_ALGO_CHACHA20; algo++) {
+        set_algo_seed(&st->a, algo, 0x42);
+        check_vector(&st->a, vec_find(algo, 0x42, 32));
+        wr32(&st->a, MY_RNG_REG_SEED, 0x42);
+        check_vector(&st->a, vec_find(algo, 0x42, 64));
+        dma_fill_block(&st->a, vec_find(algo, 0x42, 64), fill, 1);
+    }
+}
+
+static void test_dma_storm(void)
+{
+    g_autofree Storm *st = g_new(Storm, 1);
+    QDict *rsp;
+    int64_t t0 = g_get_monotonic_time();
+    unsigned k;
+
+    storm_setup(st);
+    g_test_message("storm: seed 0x%" PRIx64 ", %" PRIu64 " accesses",
+                   st->seed, st->target_accesses);
+    while (storm_accesses(st) < st->target_accesses) {
+        if (storm_accesses(st) >= st->next_check) {
+            storm_check(st);
+            st->next_check += STORM_CHECK_EVERY;
+        }
+        st->ops++;
+        k = below(st, 1000);
+        if (k < 560) {
+            storm_op_single(st);
+        } else if (k < 620) {
+            storm_op_batch(st, false);
+        } else if (k < 660) {
+            storm_op_batch(st, true);
+        } else if (k < 700) {
+            storm_op_algo_seed(st);
+        } else if (k < 820) {
+            storm_op_dma(st);
+        } else if (k < 840) {
+            storm_write_single(st, MY_RNG_REG_DMA_CMD, 4,
+                               MY_RNG_DMA_CMD_ABORT);
+        } else if (k < 940) {
+            storm_op_step(st);
+        } else if (k < 955) {
+            storm_toggle_bme(st);
+        } else if (k < 965) {
+            storm_toggle_msi(st);
+        } else {
+            storm_op_irq(st);
+        }
+    }
+
+    /* the storm is over: the last command ends, QEMU is alive */
+    storm_settle(st);
+    storm_expect(st, "ID after the storm", rd32(&st->a, MY_RNG_REG_ID),
+                 MY_RNG_ID_VALUE);
+    storm_check(st);
+    storm_check_ram(st, 0, LOW_RAM_END);
+    for (k = 0; k < (RAM_END - HIGH_RAM) / MIB; k++) {
+        storm_check_ram(st, HIGH_RAM + (uint64_t)k * MIB, MIB);
+    }
+    storm_summary(st);
+    g_test_message("storm: %.1f s", (g_get_monotonic_time() - t0) / 1e6);
+
+    /* the device still works: reseeded, and after a reset */
+    storm_replay(st);
+    rsp = qtest_qmp(st->qts, "{ 'execute': 'system_reset' }");
+    g_assert_false(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    qtest_qmp_eventwait(st->qts, "RESET");
+    storm_unmap(st);
+    storm_map(st);
+    check_vector(&st->a, vec_find(MY_RNG_ALGO_GLIBC, 0, 32));
+    storm_unmap(st);
+    qtest_quit(st->qts);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const algo_names[] = {
@@ -1925,6 +3221,7 @@ int main(int argc, char **argv)
     qtest_add_func("/my-rng/dma/reset", test_dma_reset);
     qtest_add_func("/my-rng/dma/migration", test_dma_migration);
     qtest_add_func("/my-rng/dma/savevm-loadvm", test_dma_savevm);
+    qtest_add_func("/my-rng/dma/storm", test_dma_storm);
 
     return g_test_run();
 }
