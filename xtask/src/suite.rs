@@ -394,8 +394,9 @@ fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
             }
         };
         s.check(&format!("{p}: bound driver (sysfs)"), || r.bound(driver));
+        let ops = s.scale.stress_ops;
         s.check(
-            &format!("{p}: 8 processes x 100,000 mixed operations"),
+            &format!("{p}: 8 processes x {ops} mixed operations"),
             || r.stress(),
         );
         s.check(&format!("{p}: ioctl/read fuzzer"), || r.fuzz());

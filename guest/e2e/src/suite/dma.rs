@@ -517,7 +517,7 @@ pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
         for i in 0..2 {
             let seed = SEEDS[(i + 2) % SEEDS.len()];
-            spawn_seed_reader(open(&c.dev0)?, i, seed, tx.clone())?;
+            spawn_seed_reader(open(&c.dev0)?, i, seed, read_bytes.clone(), tx.clone())?;
         }
         for i in 0..2 {
             let (stop, read_bytes) = (stop.clone(), read_bytes.clone());
@@ -554,17 +554,26 @@ impl Drop for StopOnDrop {
 
 /// A thread doing 20 SEED_READs of `seed`, each checked against the vector; sends its
 /// verdict.
+/// A thread doing checked SEED_READs: at least `ITERS`, and on until the DMA readers have read
+/// something (at most 30 s more), so that the two overlap however slowly the DMA readers start
+/// (a 1 MiB bounce read over INTx on a loaded host takes a while).
 fn spawn_seed_reader(
     dev: Device,
     i: usize,
     seed: u32,
+    dma_bytes: Arc<AtomicU64>,
     tx: mpsc::Sender<Result<(), String>>,
 ) -> TestResult {
     const ITERS: u32 = 20;
+    const MORE: Duration = Duration::from_secs(30);
     let w = expected(Algorithm::Glibc, seed, 32)?;
     thread::spawn(move || {
         let mut out = vec![0u32; w.len()];
-        for it in 0..ITERS {
+        let start = Instant::now();
+        for it in 0.. {
+            if it >= ITERS && (dma_bytes.load(Ordering::Relaxed) > 0 || start.elapsed() > MORE) {
+                break;
+            }
             let r = dev.seed_read(seed, &mut out).map_err(|e| e.to_string());
             let r = r.and_then(|()| {
                 let got: Vec<u64> = out.iter().map(|&v| u64::from(v)).collect();
