@@ -28,14 +28,20 @@ pub fn vm_of(
     })
 }
 
-/// Builds everything a boot needs; returns the VM description.
-pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
+/// Builds the parts of a boot: QEMU, the kernel (and module), the guest programs.
+pub fn build_parts() -> Result<(qemu::Tree, kernel::Tree, guest::Binaries)> {
     apt::ensure_host_packages()?;
     // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
     kernel::check_rustc()?;
     let q = qemu::build()?;
     let k = kernel::build()?;
     let g = guest::build()?;
+    Ok((q, k, g))
+}
+
+/// Builds everything a boot needs; returns the VM description.
+pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
+    let (q, k, g) = build_parts()?;
     vm_of(&q, &k, &g, extra)
 }
 
