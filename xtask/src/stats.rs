@@ -804,11 +804,16 @@ pub fn summary_markdown(records: &[Record]) -> String {
         );
     }
     if records.iter().any(|r| r.place == "guest") {
+        let a_time = host_a
+            .iter()
+            .map(|r| r.seconds)
+            .max()
+            .map_or(String::new(), |t| format!(" ({} on the host)", duration(t)));
         let _ = writeln!(
             s,
             "**Guest.** Under TCG dieharder runs some 15 to 25 times slower than on the host \
              (its own rands/second figure: about 2e6 in the guest against 5e7 on the host), \
-             so `-a` would take most of a day per generator; the guest runs a selection of \
+             so `-a`{a_time} would take that many times as long per generator; the guest runs a selection of \
              tests that need few random numbers instead, each with its default options and \
              each reading a fresh `my-rng dump` from seed {SEED} (see each run's command). For \
              the seeded algorithms the host runs the same selection on the reference stream: \
