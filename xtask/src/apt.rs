@@ -46,6 +46,13 @@ const HOST_PACKAGES: &[&str] = &[
     "fonts-dejavu-core",
 ];
 
+/// Host packages only `cargo xtask stats` (and `setup`) needs, from bookworm itself: kept out of
+/// [`HOST_PACKAGES`] so that builds and the test suite do not install them.
+const STATS_PACKAGES: &[&str] = &[
+    // The statistical test battery, on the host and packed into the stats guest's initramfs.
+    "dieharder",
+];
+
 /// Packages built for bookworm but published in bookworm-backports: safe to install.
 const BACKPORTS_PACKAGES: &[&str] = &["meson"];
 
@@ -188,6 +195,29 @@ pub fn ensure_host_packages() -> Result<()> {
             .args(missing.iter().map(|p| format!("{p}/bookworm-backports"))))?;
     }
     Ok(())
+}
+
+/// Installs the packages of `cargo xtask stats` that are missing. Resolved in the private
+/// install configuration (bookworm and its backports only) with each package pinned to
+/// bookworm itself, so that neither it nor a dependency can come from a newer suite whatever
+/// the host's own sources list.
+pub fn ensure_stats_packages() -> Result<()> {
+    let missing: Vec<&str> = STATS_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    private_update(Conf::Install)?;
+    step(&format!(
+        "Installing host packages for the statistics: {}",
+        missing.join(" ")
+    ));
+    run(private_apt_get(Conf::Install)
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(missing.iter().map(|p| format!("{p}/bookworm"))))
 }
 
 /// Downloads a source package (`apt-get source --download-only`), trying versions newest

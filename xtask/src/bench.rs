@@ -491,7 +491,7 @@ pub fn write_files(dir: &Path, setup: &Setup, report: &Report) -> Result<Outcome
     })
 }
 
-fn qemu_version(qemu: &Path) -> String {
+pub fn qemu_version(qemu: &Path) -> String {
     crate::util::output(Command::new(qemu).arg("--version"))
         .ok()
         .and_then(|v| {
@@ -503,7 +503,7 @@ fn qemu_version(qemu: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn today() -> String {
+pub fn today() -> String {
     crate::util::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .map(|d| d.trim().to_string())
         .unwrap_or_else(|_| "unknown date".into())

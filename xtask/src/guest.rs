@@ -142,6 +142,11 @@ fn shared_libs(program: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// Debian's dieharder as the host has it installed (package dieharder, `cargo xtask stats`
+/// installs it): packed with its libraries into the stats boot's initramfs only, so that the
+/// other boots do not carry its 3 MB of libraries (GSL).
+pub const DIEHARDER: &str = "/usr/bin/dieharder";
+
 /// Packs busybox, /init, the guest binaries, the module and the user's extra programs.
 /// The initramfs, written to target/my-rng/`name` (each kernel variant's has its modules).
 pub fn initramfs_named(
@@ -149,6 +154,29 @@ pub fn initramfs_named(
     b: &Binaries,
     module: Option<&Path>,
     extra: &[PathBuf],
+) -> Result<PathBuf> {
+    pack(name, b, module, extra, &[])
+}
+
+/// The initramfs of the stats boot (`cargo xtask stats`): the usual one plus dieharder and its
+/// shared libraries, in target/my-rng/initramfs-stats.cpio.
+pub fn initramfs_with_dieharder(b: &Binaries, module: Option<&Path>) -> Result<PathBuf> {
+    let dieharder = Path::new(DIEHARDER);
+    if !dieharder.exists() {
+        bail!("{DIEHARDER} is missing (package dieharder: `cargo xtask setup`)");
+    }
+    pack("initramfs-stats.cpio", b, module, &[], &[dieharder])
+}
+
+/// Writes target/my-rng/`name`: busybox, /init, the guest binaries, the module, rngtest and
+/// the `dynamic` host programs (in /bin) with their shared libraries, the user's `extra`
+/// programs.
+fn pack(
+    name: &str,
+    b: &Binaries,
+    module: Option<&Path>,
+    extra: &[PathBuf],
+    dynamic: &[&Path],
 ) -> Result<PathBuf> {
     let mut c = Cpio::default();
     for d in [
@@ -185,8 +213,18 @@ pub fn initramfs_named(
         }
     }
     let rngtest = rngtest()?;
-    c.file("bin/rngtest", 0o755, &read_exec(&rngtest)?)?;
-    for lib in shared_libs(&rngtest)? {
+    // Each library once, though several programs need it (libc).
+    let mut libs = std::collections::BTreeSet::new();
+    for prog in std::iter::once(rngtest.as_path()).chain(dynamic.iter().copied()) {
+        let file = prog.file_name().context("program without a file name")?;
+        c.file(
+            &format!("bin/{}", file.to_string_lossy()),
+            0o755,
+            &read_exec(prog)?,
+        )?;
+        libs.extend(shared_libs(prog)?);
+    }
+    for lib in libs {
         let name = lib.to_string_lossy().trim_start_matches('/').to_string();
         c.parents(&name)?;
         // ldd names symlinks (libc.so.6): store the file they point to under that name.

@@ -17,6 +17,7 @@ mod qmp;
 mod reliability;
 mod run;
 mod rust_driver;
+mod stats;
 mod suite;
 mod util;
 mod vectors;
@@ -107,6 +108,25 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         time: u64,
     },
+    /// Statistical quality with dieharder: long runs on the reference generators' byte
+    /// streams on the host, shorter ones on read() of the device in a guest; writes docs/stats/
+    Stats {
+        /// Only the host runs (the default is both)
+        #[arg(long)]
+        host: bool,
+        /// Only the guest runs (the default is both)
+        #[arg(long)]
+        guest: bool,
+        /// A few fast tests per generator, as a smoke check; files in target/my-rng/stats-quick/
+        #[arg(long)]
+        quick: bool,
+        /// Skip the KVM probe
+        #[arg(long)]
+        tcg: bool,
+        /// Only rewrite the markdown files from the runs' records (*.json), without running
+        #[arg(long, hide = true)]
+        render: bool,
+    },
     /// Build only QEMU with the device
     Qemu,
     /// Build only the guest kernel (driver built in) and my_rng.ko, my_rng_rust.ko
@@ -153,7 +173,10 @@ fn main() {
 
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Setup => apt::ensure_host_packages(),
+        Cmd::Setup => {
+            apt::ensure_host_packages()?;
+            apt::ensure_stats_packages()
+        }
         Cmd::Build => {
             run::build_all(&[])?;
             println!("manifest: {}", manifest::path().display());
@@ -186,6 +209,20 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             apt::ensure_host_packages()?;
             fuzz::qemu(time).map(drop)
         }
+        Cmd::Stats {
+            host,
+            guest,
+            quick,
+            tcg,
+            render,
+        } => stats::main(stats::Options {
+            render,
+            // Neither flag means both.
+            host: host || !guest,
+            guest: guest || !host,
+            quick,
+            tcg,
+        }),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());

@@ -33,6 +33,20 @@ pub fn vm_of(
     })
 }
 
+/// Builds the parts of a boot with the `variant` kernel: QEMU, the kernel (and module), the
+/// guest programs.
+pub fn build_parts(
+    variant: kernel::Variant,
+) -> Result<(qemu::Tree, kernel::Tree, guest::Binaries)> {
+    apt::ensure_host_packages()?;
+    // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
+    kernel::check_rustc()?;
+    let q = qemu::build()?;
+    let k = kernel::build_variant(variant)?;
+    let g = guest::build()?;
+    Ok((q, k, g))
+}
+
 /// Builds everything a boot needs; returns the VM description.
 pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
     build_all_with(extra, kernel::Variant::Guest)
@@ -40,12 +54,7 @@ pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
 
 /// [`build_all`] with the `variant` kernel.
 pub fn build_all_with(extra: &[PathBuf], variant: kernel::Variant) -> Result<vm::Vm> {
-    apt::ensure_host_packages()?;
-    // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
-    kernel::check_rustc()?;
-    let q = qemu::build()?;
-    let k = kernel::build_variant(variant)?;
-    let g = guest::build()?;
+    let (q, k, g) = build_parts(variant)?;
     vm_of(&q, &k, &g, extra)
 }
 
