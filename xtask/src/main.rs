@@ -123,6 +123,9 @@ enum Cmd {
         /// Skip the KVM probe
         #[arg(long)]
         tcg: bool,
+        /// The host runs of this generator only (repeatable; xoshiro256pp, chacha20, glibc)
+        #[arg(long = "alg", value_name = "NAME")]
+        algs: Vec<String>,
         /// Only rewrite the markdown files from the runs' records (*.json), without running
         #[arg(long, hide = true)]
         render: bool,
@@ -214,6 +217,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             guest,
             quick,
             tcg,
+            algs,
             render,
         } => stats::main(stats::Options {
             render,
@@ -222,6 +226,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             guest: guest || !host,
             quick,
             tcg,
+            algs,
         }),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;

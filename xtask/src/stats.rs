@@ -224,6 +224,8 @@ pub struct Options {
     pub guest: bool,
     pub quick: bool,
     pub tcg: bool,
+    /// The host runs of these generators only (empty: all of them).
+    pub algs: Vec<String>,
 }
 
 /// Where the files go.
@@ -255,7 +257,15 @@ pub fn main(o: Options) -> Result<()> {
         } else {
             Selection::All
         };
-        for alg in HOST_ALGS {
+        for name in &o.algs {
+            if !HOST_ALGS.iter().any(|a| a.name() == name) {
+                bail!("--alg {name}: not one of the host runs' generators");
+            }
+        }
+        for alg in HOST_ALGS
+            .into_iter()
+            .filter(|a| o.algs.is_empty() || o.algs.iter().any(|n| n == a.name()))
+        {
             let (r, raw) = host_run(&producer, alg, sel, o.quick, &version)?;
             write_record(&dir, &r, &raw)?;
             records.push(r);
