@@ -44,6 +44,9 @@ const HOST_PACKAGES: &[&str] = &[
     "jq",
     // The text of the benchmark's chart (docs/bench/bench.png).
     "fonts-dejavu-core",
+    // pdfinfo: the suite checks the report's page count (rendering it needs more:
+    // report::PACKAGES, installed by `cargo xtask report`).
+    "poppler-utils",
 ];
 
 /// Host packages only `cargo xtask stats` (and `setup`) needs, from bookworm itself: kept out of

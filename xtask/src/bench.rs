@@ -213,7 +213,7 @@ fn num(v: f64) -> String {
 }
 
 /// What ran: for the record next to the numbers.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct Setup {
     pub date: String,
     pub accelerator: String,
@@ -316,6 +316,12 @@ fn table(rated: &[Rated]) -> String {
 
 /// A horizontal bar chart of MB/s on a log scale, one bar per row.
 pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
+    chart_sized(path, setup, rated, 1400)
+}
+
+/// [`chart`] `width` pixels wide: the same text on a narrower canvas is larger when the
+/// picture is scaled to a column (the report's copy).
+pub fn chart_sized(path: &Path, setup: &Setup, rated: &[Rated], width: u32) -> Result<()> {
     use plotters::prelude::*;
     use plotters::style::{register_font, FontStyle};
 
@@ -334,7 +340,7 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
     let values: Vec<f64> = rated.iter().filter_map(|r| r.mb_per_s).collect();
     let (lo, hi) = log_range(&values);
     let height = 140 + 34 * n as u32;
-    let root = BitMapBackend::new(path, (1400, height)).into_drawing_area();
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(
         "my-rng throughput, MB/s (log scale) — {}, QEMU {}, Linux {}{}",
@@ -353,7 +359,8 @@ pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
-        .margin_right(60)
+        // Room for the last bar's note; a narrow canvas has less of it in the plot.
+        .margin_right(if width < 1000 { 150 } else { 60 })
         .x_label_area_size(40)
         .y_label_area_size(label_width + 24)
         // The segmented range 0..last has one band per value 0..=last.

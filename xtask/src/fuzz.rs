@@ -194,6 +194,31 @@ pub fn qemu(seconds: u64) -> Result<Report> {
     Ok(report)
 }
 
+/// Writes a crash-free run's figures to docs/results/fuzz-qemu.txt as `key: value` lines.
+pub fn record(r: &Report) -> Result<()> {
+    let path = crate::util::repo_root().join("docs/results/fuzz-qemu.txt");
+    fs::create_dir_all(path.parent().unwrap())?;
+    let text = format!(
+        "# Written by `cargo xtask fuzz qemu --time {} --record`.\n\
+         date: {}\nseconds: {}\nexecutions: {}\nexec_per_sec: {}\ncov: {}\nft: {}\n\
+         corpus: {}\ndevice_functions_covered: {}\ndevice_functions: {}\ncrashes: {}\n",
+        r.seconds,
+        crate::bench::today(),
+        r.seconds,
+        r.executions,
+        r.exec_per_sec,
+        r.cov,
+        r.ft,
+        r.corpus,
+        r.device_funcs.0,
+        r.device_funcs.1,
+        r.crashes.len()
+    );
+    fs::write(&path, text)?;
+    note(&format!("recorded in {}", path.display()));
+    Ok(())
+}
+
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(fs::read_dir(dir)
         .with_context(|| dir.display().to_string())?

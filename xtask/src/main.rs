@@ -15,6 +15,7 @@ mod qemu;
 mod qemu_generic;
 mod qmp;
 mod reliability;
+mod report;
 mod run;
 mod rust_driver;
 mod stats;
@@ -107,6 +108,10 @@ enum Cmd {
         /// Seconds to fuzz
         #[arg(long, default_value_t = 60)]
         time: u64,
+        /// Keep the run's figures in docs/results/fuzz-qemu.txt (the report and
+        /// docs/reliability.md quote them)
+        #[arg(long)]
+        record: bool,
     },
     /// Statistical quality with dieharder: long runs on the reference generators' byte
     /// streams on the host, shorter ones on read() of the device in a guest; writes docs/stats/
@@ -129,6 +134,14 @@ enum Cmd {
         /// Only rewrite the markdown files from the runs' records (*.json), without running
         #[arg(long, hide = true)]
         render: bool,
+    },
+    /// Render docs/report.md (a template filled from docs/bench, docs/stats and docs/results)
+    /// to docs/report.pdf, A4, at most two pages
+    Report {
+        /// First copy the last `cargo xtask test` run's results into docs/results/ (a green
+        /// whole-suite run as suite-ci.txt, a --full run as suite-full.txt)
+        #[arg(long)]
+        record: bool,
     },
     /// Build only QEMU with the device
     Qemu,
@@ -208,9 +221,14 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Fuzz {
             target: FuzzTarget::Qemu,
             time,
+            record,
         } => {
             apt::ensure_host_packages()?;
-            fuzz::qemu(time).map(drop)
+            let r = fuzz::qemu(time)?;
+            if record {
+                fuzz::record(&r)?;
+            }
+            Ok(())
         }
         Cmd::Stats {
             host,
@@ -228,6 +246,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             tcg,
             algs,
         }),
+        Cmd::Report { record } => report::main(record),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());

@@ -10,6 +10,7 @@ use crate::{
     vectors, vfio_user, vm,
 };
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ pub const STAGES: &[(&str, &str)] = &[
     ("device", "QEMU build, warning gates, the qtest, checkpatch"),
     (
         "patches",
-        "the deliverable patches: current, and applying to every tree",
+        "the deliverables: the patches current and applying to every tree, the report PDF current and at most two pages",
     ),
     (
         "driver",
@@ -78,6 +79,9 @@ struct Suite {
     debug: Option<Result<Guest, String>>,
     /// How much the stress and hot-unplug stages do.
     scale: reliability::Scale,
+    /// `# key: value` headers and the PASS/FAIL lines, for target/my-rng/suite-results.txt
+    /// (`cargo xtask report --record` keeps a green run in docs/results/).
+    record: Vec<String>,
 }
 
 impl Suite {
@@ -86,17 +90,26 @@ impl Suite {
         self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 
+    /// Prints a result line and keeps it for the results file.
+    fn say(&mut self, line: String) {
+        println!("{line}");
+        self.record.push(line);
+    }
+
     fn check(&mut self, name: &str, f: impl FnOnce() -> Result<String>) -> bool {
         let t = Instant::now();
         match f() {
             Ok(detail) => {
                 self.passed += 1;
-                println!("PASS {name} ({} s): {detail}", t.elapsed().as_secs());
+                self.say(format!(
+                    "PASS {name} ({} s): {detail}",
+                    t.elapsed().as_secs()
+                ));
                 true
             }
             Err(e) => {
                 self.failed += 1;
-                println!("FAIL {name} ({} s): {e:#}", t.elapsed().as_secs());
+                self.say(format!("FAIL {name} ({} s): {e:#}", t.elapsed().as_secs()));
                 false
             }
         }
@@ -138,6 +151,18 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         } else {
             reliability::Scale::CI
         },
+        record: vec![
+            format!("# date: {}", crate::bench::today()),
+            format!("# scale: {}", if full { "full" } else { "ci" }),
+            format!(
+                "# stages: {}",
+                if only.is_empty() {
+                    "all".to_string()
+                } else {
+                    only.join(",")
+                }
+            ),
+        ],
     };
     host(&mut s)?;
     let q = device(&mut s);
@@ -181,12 +206,24 @@ pub fn list() {
 
 impl Suite {
     fn finish(&self) -> Result<()> {
+        let secs = self.start.elapsed().as_secs();
         println!(
-            "\nsuite finished in {} s (cache: {})",
-            self.start.elapsed().as_secs(),
+            "\nsuite finished in {secs} s (cache: {})",
             cache_dir().display()
         );
         println!("{} passed, {} failed", self.passed, self.failed);
+        let mut text = self.record.join("\n");
+        let _ = write!(
+            text,
+            "\n# minutes: {}\n{} passed, {} failed\n",
+            secs.div_ceil(60),
+            self.passed,
+            self.failed
+        );
+        let path = crate::report::suite_results();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("cannot write {}: {e}", path.display());
+        }
         if self.failed > 0 {
             std::process::exit(1);
         }
@@ -295,6 +332,10 @@ fn deliverable_patches(s: &mut Suite) {
             kernel::SERIES
         ))
     });
+    s.check(
+        "report PDF current, at most two pages",
+        crate::report::check,
+    );
 }
 
 /// The driver: the guest kernel (whose build starts by checking rustc, see
