@@ -7,7 +7,9 @@
 
 use crate::apt;
 use crate::qemu::{self, FIRMWARE_DIRS, MAIN_VERSIONS};
-use crate::util::{cache_dir, key_of, note, out_dir, run_logged, step};
+use crate::util::{
+    cache_dir, key_of, note, out_dir, run_logged, run_logged_progress, step, Progress,
+};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,13 +75,14 @@ fn build() -> Result<PathBuf> {
         fs::write(&stamp, key)?;
     }
     step("Building qemu-fuzz-i386 (first time about 10 CPU-minutes, then incremental)");
-    run_logged(
+    run_logged_progress(
         Command::new("ninja")
             .arg("-C")
             .arg(&dir)
             .arg(format!("-j{}", crate::util::jobs()))
             .arg("qemu-fuzz-i386"),
         &cache_dir().join("logs/qemu-fuzz-build.log"),
+        Progress::ninja(&format!("qemu-fuzz-i386 (QEMU {})", t.version)),
     )?;
     Ok(dir.join("qemu-fuzz-i386"))
 }

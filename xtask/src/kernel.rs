@@ -3,7 +3,8 @@
 
 use crate::integrate::{files_below, Component};
 use crate::util::{
-    cache_dir, jobs, key_of, note, read, repo_root, run, run_logged, step, write_if_changed,
+    cache_dir, jobs, key_of, note, read, repo_root, run, run_logged, run_logged_progress, step,
+    write_if_changed, Progress,
 };
 use crate::{apt, manifest};
 use anyhow::{bail, Context, Result};
@@ -54,7 +55,22 @@ impl Variant {
             Variant::Debug => "debug",
         }
     }
+
+    /// kbuild action lines ("  CC ...") of a build from scratch, for the progress display of
+    /// a first build; later builds of the same folder use the count they recorded.
+    fn actions_estimate(self) -> u64 {
+        match self {
+            Variant::Guest => GUEST_ACTIONS,
+            Variant::Debug => DEBUG_ACTIONS,
+        }
+    }
 }
+
+/// kbuild action lines of a first build of the guest kernel: counted in logs/kernel-build.log
+/// of a CI run from an empty cache (2026-12-03, linux-source 7.3.4, this repo's config).
+const GUEST_ACTIONS: u64 = 1467;
+/// The same for the debug kernel, in logs/kernel-build-debug.log of that run.
+const DEBUG_ACTIONS: u64 = 1806;
 
 pub struct Tree {
     pub variant: Variant,
@@ -326,10 +342,18 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
         "Building the Linux {SERIES} {} kernel ({first}, then incremental)",
         variant.name()
     ));
-    run_logged(
+    // No vmlinux yet: every object is built, so the full count is expected.
+    let scratch = !t.build.join("vmlinux").exists();
+    run_logged_progress(
         // `modules` also writes Module.symvers, which the out-of-tree module build needs.
         make(&t, &lib, &bin).args(["bzImage", "modules"]),
         &t.log("kernel-build"),
+        Progress::kbuild(
+            &format!("kernel (Linux {SERIES}, {})", variant.name()),
+            &t.build.join(".my-rng-objects"),
+            scratch,
+            variant.actions_estimate(),
+        ),
     )?;
     build_module(&t, &lib, &bin)?;
     crate::rust_driver::build_module(&t, make(&t, &lib, &bin))?;

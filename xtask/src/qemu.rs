@@ -1,7 +1,10 @@
 //! QEMU: fetch Debian's source, apply the device, configure a minimal x86_64 build, build, qtest.
 
 use crate::integrate::{files_below, Component};
-use crate::util::{cache_dir, jobs, key_of, note, output, repo_root, run, run_logged, step};
+use crate::util::{
+    cache_dir, jobs, key_of, note, output, repo_root, run, run_logged, run_logged_progress, step,
+    Progress,
+};
 use crate::{apt, manifest};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -168,11 +171,16 @@ pub fn ninja(t: &Tree, targets: &[&str], what: &str) -> Result<()> {
         "Building {what} (QEMU {}); incremental after the first time",
         t.version
     ));
-    run(Command::new("ninja")
-        .arg("-C")
-        .arg(&t.build)
-        .arg(format!("-j{}", jobs()))
-        .args(targets))
+    // Logged, with ninja's [n/m] shown as it goes: the first build is minutes of output.
+    run_logged_progress(
+        Command::new("ninja")
+            .arg("-C")
+            .arg(&t.build)
+            .arg(format!("-j{}", jobs()))
+            .args(targets),
+        &cache_dir().join(format!("logs/qemu-{}-build.log", t.version)),
+        Progress::ninja(&format!("{what} (QEMU {})", t.version)),
+    )
 }
 
 /// Builds QEMU with the device and the qtest binary; records them in the manifest.

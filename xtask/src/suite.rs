@@ -100,20 +100,25 @@ impl Suite {
         self.record.push(line);
     }
 
+    /// A check whose line shows its own time (builds, host checks, boots done inside it).
     fn check(&mut self, name: &str, f: impl FnOnce() -> Result<String>) -> bool {
+        self.check_took(name, Took::Own, f)
+    }
+
+    /// A check whose line shows the time of what it reports: `took` (see [`Took`]).
+    fn check_took(&mut self, name: &str, took: Took, f: impl FnOnce() -> Result<String>) -> bool {
         let t = Instant::now();
-        match f() {
+        let r = f();
+        let time = took.show(t.elapsed());
+        match r {
             Ok(detail) => {
                 self.passed += 1;
-                self.say(format!(
-                    "PASS {name} ({} s): {detail}",
-                    t.elapsed().as_secs()
-                ));
+                self.say(format!("PASS {name} ({time}): {detail}"));
                 true
             }
             Err(e) => {
                 self.failed += 1;
-                self.say(format!("FAIL {name} ({} s): {e:#}", t.elapsed().as_secs()));
+                self.say(format!("FAIL {name} ({time}): {e:#}"));
                 false
             }
         }
@@ -134,6 +139,49 @@ impl Suite {
             Ok(d)
         });
         product
+    }
+}
+
+/// What the time in a PASS/FAIL line measures. A boot runs once and many checks then read what
+/// it printed, so their own time is ~0 s: they show the time of the guest step they report
+/// instead, or the boot's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Took {
+    /// The check itself, on the host.
+    Own,
+    /// Guest steps, as the guest's /init timed them (seconds): `(38 s)`.
+    Guest(f64),
+    /// A whole boot the check reads (its kernel log, or a boot that failed): `(boot 95 s)`.
+    Boot(Duration),
+}
+
+impl Took {
+    /// The steps `names` of `run`, summed; the boot if one of them carries no time (an
+    /// /init older than the timed markers, or a step that never ended).
+    fn steps(run: &vm::Run, names: &[&str]) -> Took {
+        names
+            .iter()
+            .map(|n| run.step_secs(n))
+            .sum::<Option<f64>>()
+            .map_or(Took::Boot(run.elapsed), Took::Guest)
+    }
+
+    fn show(self, own: Duration) -> String {
+        match self {
+            Took::Own => seconds(own.as_secs_f64()),
+            Took::Guest(s) => seconds(s),
+            Took::Boot(d) => format!("boot {}", seconds(d.as_secs_f64())),
+        }
+    }
+}
+
+/// Whole seconds; tenths below 10 s, where the guest's 0.01 s timing says more than "0 s"
+/// (9.95 and up would round to "10.0").
+fn seconds(s: f64) -> String {
+    if s < 9.95 {
+        format!("{s:.1} s")
+    } else {
+        format!("{s:.0} s")
     }
 }
 
@@ -473,22 +521,36 @@ fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
     };
     for driver in [Driver::C, Driver::Rust] {
         let p = format!("stress, {} driver", driver.short());
+        let t = Instant::now();
         let r = reliability::stress_boot(&dg.vm, dg.accel, driver, s.scale);
         let r = match r {
             Ok(r) => r,
             Err(e) => {
-                s.check(&format!("{p}: debug-kernel boot"), || Err(e));
+                let took = Took::Boot(t.elapsed());
+                s.check_took(&format!("{p}: debug-kernel boot"), took, || Err(e));
                 continue;
             }
         };
-        s.check(&format!("{p}: bound driver (sysfs)"), || r.bound(driver));
+        let step = |names: &[&str]| Took::steps(&r.run, names);
+        s.check_took(
+            &format!("{p}: bound driver (sysfs)"),
+            step(&["bound"]),
+            || r.bound(driver),
+        );
         let ops = s.scale.stress_ops;
-        s.check(
+        s.check_took(
             &format!("{p}: 8 processes x {ops} mixed operations"),
+            step(&["stress"]),
             || r.stress(),
         );
-        s.check(&format!("{p}: ioctl/read fuzzer"), || r.fuzz());
-        s.check(&format!("{p}: no kernel reports"), || r.reports());
+        s.check_took(&format!("{p}: ioctl/read fuzzer"), step(&["fuzz"]), || {
+            r.fuzz()
+        });
+        s.check_took(
+            &format!("{p}: no kernel reports"),
+            Took::Boot(r.run.elapsed),
+            || r.reports(),
+        );
     }
 }
 
@@ -502,19 +564,29 @@ fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
     for driver in [Driver::C, Driver::Rust] {
         let p = format!("hotplug, {} driver", driver.short());
         let cycles = s.scale.hotplug_cycles;
+        let t = Instant::now();
         match reliability::hotplug_boot(&dg.vm, dg.accel, driver, cycles) {
             Ok((run, control)) => {
-                s.check(&format!("{p}: QMP cycles"), || control);
-                s.check(
+                // The controller's cycles happen during the guest's hotplug step.
+                s.check_took(
+                    &format!("{p}: QMP cycles"),
+                    Took::steps(&run, &["hotplug"]),
+                    || control,
+                );
+                s.check_took(
                     &format!("{p}: users see ENODEV, new devices self-test"),
+                    Took::steps(&run, &["hotplug", "selftests"]),
                     || reliability::hotplug_result(&run, cycles),
                 );
-                s.check(&format!("{p}: no kernel reports"), || {
-                    reliability::check_reports(&run)
-                });
+                s.check_took(
+                    &format!("{p}: no kernel reports"),
+                    Took::Boot(run.elapsed),
+                    || reliability::check_reports(&run),
+                );
             }
             Err(e) => {
-                s.check(&format!("{p}: debug-kernel boot"), || Err(e));
+                let took = Took::Boot(t.elapsed());
+                s.check_took(&format!("{p}: debug-kernel boot"), took, || Err(e));
             }
         }
     }
@@ -522,20 +594,25 @@ fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
 
 /// Live migration: the VM moves between QEMU processes while the guest verifies streams.
 fn migration_boot(s: &mut Suite, guest: &Result<Guest>) {
+    let t = Instant::now();
     let r = guest
         .as_ref()
         .map_err(|e| anyhow!("{e:#}"))
         .and_then(|g| migration::run(&g.vm, g.accel, migration::MIGRATIONS));
+    // Every check reads the one run: each shows its time.
+    let took = Took::Boot(t.elapsed());
     match r {
         Ok(m) => {
-            s.check("migration: migrations done", || m.migrations());
-            s.check("migration: divergent words", || m.stream());
-            s.check("migration: a DMA transfer in flight at a migration", || {
-                m.in_flight()
-            });
+            s.check_took("migration: migrations done", took, || m.migrations());
+            s.check_took("migration: divergent words", took, || m.stream());
+            s.check_took(
+                "migration: a DMA transfer in flight at a migration",
+                took,
+                || m.in_flight(),
+            );
         }
         Err(e) => {
-            s.check("migration: boots", || Err(e));
+            s.check_took("migration: boots", took, || Err(e));
         }
     }
 }
@@ -549,17 +626,22 @@ fn boot(
     what: &str,
     checks: impl FnOnce(&mut Suite, &vm::Run),
 ) {
+    let t = Instant::now();
     let run = guest
         .as_ref()
         .map_err(|e| anyhow!("{e:#}"))
         .and_then(|g| g.vm.boot(g.accel, &boot));
     match run {
         Ok(run) => {
-            println!("     ({what} ran under {})", run.accel.name());
+            println!(
+                "     ({what} ran under {}, {})",
+                run.accel.name(),
+                Took::Boot(run.elapsed).show(Duration::ZERO)
+            );
             checks(s, &run);
         }
         Err(e) => {
-            s.check(what, || Err(e));
+            s.check_took(what, Took::Boot(t.elapsed()), || Err(e));
         }
     }
 }
@@ -568,9 +650,11 @@ fn boot(
 fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
     let b = vm::Boot::new("test", BOOT_LIMIT);
     boot(s, guest, b, "guest boot", |s, run| {
-        s.check("guest: bound driver (sysfs)", || {
-            rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES)
-        });
+        s.check_took(
+            "guest: bound driver (sysfs)",
+            Took::steps(run, &["bound"]),
+            || rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES),
+        );
         test_mode_checks(s, run, "guest")
     });
 }
@@ -582,9 +666,11 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
         .log_name("test-rust-driver")
         .driver(Driver::Rust);
     boot(s, guest, b, "Rust driver guest boot", |s, run| {
-        s.check("rust driver: bound driver (sysfs)", || {
-            rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES)
-        });
+        s.check_took(
+            "rust driver: bound driver (sysfs)",
+            Took::steps(run, &["bound"]),
+            || rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES),
+        );
         test_mode_checks(s, run, "rust driver")
     });
 }
@@ -597,33 +683,40 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
         .append(NO_MSI);
     boot(s, guest, b, "Rust module guest boot", |s, run| {
         let get = |k: &str| run.step(k);
-        s.check(
+        let step = |names: &[&str]| Took::steps(run, names);
+        s.check_took(
             "rust module: insmod my_rng_rust.ko (built-in drivers kept out)",
+            step(&["insmod", "bound"]),
             || {
                 let (t, rc) = get("insmod");
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
                 rust_driver::check_bound(&get("bound").0, Driver::Rust, run::DEVICES)
             },
         );
-        s.check("rust module: probe self-test", || {
+        // The probe, its self-test and its interrupt line happen at insmod.
+        s.check_took("rust module: probe self-test", step(&["insmod"]), || {
             checks::selftest(&get("selftest").0, run::DEVICES)
         });
-        s.check("rust module: seed's C app", || {
+        s.check_took("rust module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
             checks::app_output(&t, rc, 0)
         });
-        s.check("rust module: INTx completion (pci=nomsi)", || {
-            checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", run::DEVICES)
-        });
-        s.check(
+        s.check_took(
+            "rust module: INTx completion (pci=nomsi)",
+            step(&["insmod"]),
+            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", run::DEVICES),
+        );
+        s.check_took(
             "rust module: DMA read vectors over INTx (e2e dma-read-vectors-*)",
+            step(&["e2e-dma"]),
             || {
                 let (t, rc) = get("e2e-dma");
                 checks::e2e(&t, rc).map(|r| r.0)
             },
         );
-        s.check(
+        s.check_took(
             "rust module: rmmod refused with a file open, then unload and reload",
+            step(&["reload", "my-app-reloaded"]),
             || {
                 let (t, rc) = get("reload");
                 ensure!(rc == 0, "reload step exit {rc}: {}", t.trim());
@@ -632,9 +725,11 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
                 checks::app_output(&t, rc, 0)
             },
         );
-        s.check("rust module: kernel log clean", || {
-            checks::kernel_log_clean(&run.log)
-        });
+        s.check_took(
+            "rust module: kernel log clean",
+            Took::Boot(run.elapsed),
+            || checks::kernel_log_clean(&run.log),
+        );
     });
 }
 
@@ -645,37 +740,54 @@ const NO_MSI: &str = "pci=nomsi";
 /// The checks of a `test`-mode boot, named `<prefix>: ...`.
 fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
     let get = |k: &str| run.step(k);
-    s.check(&format!("{prefix}: device visible on PCI"), || {
-        checks::pci(&get("pci").0, run::DEVICES)
-    });
-    s.check(&format!("{prefix}: driver boot self-test"), || {
+    let step = |names: &[&str]| Took::steps(run, names);
+    let boot = Took::Boot(run.elapsed);
+    s.check_took(
+        &format!("{prefix}: device visible on PCI"),
+        step(&["pci"]),
+        || checks::pci(&get("pci").0, run::DEVICES),
+    );
+    // The built-in driver's probe and self-test run during the kernel's boot.
+    s.check_took(&format!("{prefix}: driver boot self-test"), boot, || {
         checks::selftest(&get("selftest").0, run::DEVICES)
     });
-    s.check(
+    s.check_took(
         &format!("{prefix}: raw MMIO, seed 0x42 at BAR0+4 (devmem)"),
+        step(&["rawmmio"]),
         || {
             let (t, rc) = get("rawmmio");
             checks::raw_mmio(&t, rc)
         },
     );
-    s.check(&format!("{prefix}: seed's C app"), || {
-        let (t, rc) = get("my-app");
-        checks::app_output(&t, rc, 0)
-    });
-    s.check(&format!("{prefix}: my-rng demo"), || {
+    s.check_took(
+        &format!("{prefix}: seed's C app"),
+        step(&["my-app"]),
+        || {
+            let (t, rc) = get("my-app");
+            checks::app_output(&t, rc, 0)
+        },
+    );
+    s.check_took(&format!("{prefix}: my-rng demo"), step(&["demo"]), || {
         let (t, rc) = get("demo");
         checks::app_output(&t, rc, 0)
     });
-    s.check(&format!("{prefix}: in-guest e2e tests"), || {
-        let (t, rc) = get("e2e");
-        checks::e2e(&t, rc).map(|r| r.0)
-    });
+    s.check_took(
+        &format!("{prefix}: in-guest e2e tests"),
+        step(&["e2e"]),
+        || {
+            let (t, rc) = get("e2e");
+            checks::e2e(&t, rc).map(|r| r.0)
+        },
+    );
     for (src, max_failures) in [("hwrng", 2), ("xoshiro256pp", 0), ("chacha20", 0)] {
-        s.check(&format!("{prefix}: rngtest on {src}"), || {
-            checks::rngtest(&get(&format!("rngtest-{src}")).0, max_failures)
-        });
+        let name = format!("rngtest-{src}");
+        s.check_took(
+            &format!("{prefix}: rngtest on {src}"),
+            step(&[&name]),
+            || checks::rngtest(&get(&name).0, max_failures),
+        );
     }
-    s.check(&format!("{prefix}: kernel log clean"), || {
+    s.check_took(&format!("{prefix}: kernel log clean"), boot, || {
         checks::kernel_log_clean(&run.log)
     });
 }
@@ -716,32 +828,38 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         .append(NO_MSI);
     boot(s, guest, b, "module guest boot", |s, run| {
         let get = |k: &str| run.step(k);
-        s.check(
+        let step = |names: &[&str]| Took::steps(run, names);
+        s.check_took(
             "module: insmod my_rng.ko (built-in driver kept out)",
+            step(&["insmod"]),
             || {
                 let (t, rc) = get("insmod");
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
                 Ok("my_rng.ko bound the devices".into())
             },
         );
-        s.check("module: probe self-test", || {
+        // The probe, its self-test and its interrupt line happen at insmod.
+        s.check_took("module: probe self-test", step(&["insmod"]), || {
             checks::selftest(&get("selftest").0, run::DEVICES)
         });
-        s.check("module: seed's C app", || {
+        s.check_took("module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
             checks::app_output(&t, rc, 0)
         });
-        s.check("module: INTx completion (pci=nomsi)", || {
-            checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", run::DEVICES)
-        });
-        s.check(
+        s.check_took(
+            "module: INTx completion (pci=nomsi)",
+            step(&["insmod"]),
+            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", run::DEVICES),
+        );
+        s.check_took(
             "module: in-guest e2e tests with unload/reload (INTx)",
+            step(&["e2e"]),
             || {
                 let (t, rc) = get("e2e");
                 checks::e2e(&t, rc).map(|r| r.0)
             },
         );
-        s.check("module: kernel log clean", || {
+        s.check_took("module: kernel log clean", Took::Boot(run.elapsed), || {
             checks::kernel_log_clean(&run.log)
         });
     });
@@ -759,4 +877,35 @@ fn bench_smoke(s: &mut Suite, guest: &Result<Guest>) {
             out.dir.display()
         ))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_show_the_time_of_what_they_report() {
+        let log = "@@MYRNG BEGIN e2e\nok\n@@MYRNG END e2e secs=38.07 rc=0\n\
+                   @@MYRNG BEGIN my-app\n@@MYRNG END my-app secs=0.42 rc=0\n\
+                   @@MYRNG BEGIN old\n@@MYRNG END old rc=0\n";
+        let framed = vm::parse_steps(log);
+        let run = vm::Run {
+            accel: vm::Accel::Tcg,
+            log: log.into(),
+            steps: framed,
+            step_secs: [("e2e".to_string(), 38.07), ("my-app".to_string(), 0.42)].into(),
+            elapsed: Duration::from_millis(95_400),
+            done: true,
+        };
+        let own = Duration::from_millis(3);
+        assert_eq!(Took::steps(&run, &["e2e"]).show(own), "38 s");
+        assert_eq!(Took::steps(&run, &["my-app"]).show(own), "0.4 s");
+        assert_eq!(Took::steps(&run, &["e2e", "my-app"]), Took::Guest(38.49));
+        // A step without a time, or one that never ended: the boot's time, labelled.
+        assert_eq!(Took::steps(&run, &["old"]).show(own), "boot 95 s");
+        assert_eq!(Took::steps(&run, &["e2e", "cut"]).show(own), "boot 95 s");
+        assert_eq!(Took::Own.show(Duration::from_secs(312)), "312 s");
+        assert_eq!(Took::Own.show(own), "0.0 s");
+        assert_eq!(seconds(9.96), "10 s");
+    }
 }

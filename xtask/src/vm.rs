@@ -150,6 +150,10 @@ pub struct Run {
     pub log: String,
     /// Step name -> (output, exit code) for every framed step that ended.
     pub steps: BTreeMap<String, (String, i32)>,
+    /// Step name -> seconds the step took, as the guest timed it (its END marker).
+    pub step_secs: BTreeMap<String, f64>,
+    /// The whole boot, QEMU's start to its end, as the host timed it.
+    pub elapsed: Duration,
     pub done: bool,
 }
 
@@ -160,6 +164,12 @@ impl Run {
             .get(name)
             .cloned()
             .unwrap_or_else(|| (String::new(), -1))
+    }
+
+    /// Seconds a framed step took in the guest; None if it never ended or its END marker
+    /// carries no time.
+    pub fn step_secs(&self, name: &str) -> Option<f64> {
+        self.step_secs.get(name).copied()
     }
 }
 
@@ -402,10 +412,19 @@ impl Vm {
         let _ = child.kill();
         let _ = child.wait();
         let _ = (a.join(), b.join());
+        let framed = parse_framed(&log);
         Ok((
             Run {
                 accel,
-                steps: parse_steps(&log),
+                step_secs: framed
+                    .iter()
+                    .filter_map(|(k, f)| Some((k.clone(), f.secs?)))
+                    .collect(),
+                steps: framed
+                    .into_iter()
+                    .map(|(k, f)| (k, (f.text, f.rc)))
+                    .collect(),
+                elapsed: start.elapsed(),
                 log,
                 done,
             },
@@ -509,9 +528,27 @@ fn show(line: &str, in_step: &mut bool) {
     }
 }
 
-/// Splits the serial log into steps. Kernel messages printed to the console in the middle of a
-/// step stay in that step's text; checks match whole lines, so they cannot fake a pass.
+/// Splits the serial log into steps: name -> (output, exit code). Kernel messages printed to
+/// the console in the middle of a step stay in that step's text; checks match whole lines, so
+/// they cannot fake a pass.
 pub fn parse_steps(log: &str) -> BTreeMap<String, (String, i32)> {
+    parse_framed(log)
+        .into_iter()
+        .map(|(k, f)| (k, (f.text, f.rc)))
+        .collect()
+}
+
+/// One framed step of the serial log.
+struct Framed {
+    text: String,
+    rc: i32,
+    /// From the END marker's `secs=` (the guest's /proc/uptime, 0.01 s).
+    secs: Option<f64>,
+}
+
+/// The steps of the serial log. An END marker is `@@MYRNG END <name> secs=<s> rc=<rc>`; `rc=`
+/// stays last, and a marker without `secs=` (an older /init) still parses.
+fn parse_framed(log: &str) -> BTreeMap<String, Framed> {
     let mut steps = BTreeMap::new();
     let mut cur: Option<(String, String)> = None;
     for line in log.lines() {
@@ -525,7 +562,10 @@ pub fn parse_steps(log: &str) -> BTreeMap<String, (String, i32)> {
                     .next()
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(-1);
-                steps.insert(name, (text, rc));
+                let secs = rest
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("secs=")?.parse().ok());
+                steps.insert(name, Framed { text, rc, secs });
             }
         } else if let Some((_, text)) = cur.as_mut() {
             text.push_str(line);
@@ -547,6 +587,20 @@ mod tests {
         assert_eq!(s["demo"], ("Round 0 number 0: 1\n".to_string(), 0));
         assert_eq!(s["e2e"].1, 3);
         assert!(!s.contains_key("cut"), "a step without END did not finish");
+    }
+
+    #[test]
+    fn step_times_are_parsed() {
+        let log = "@@MYRNG BEGIN e2e\nok\n@@MYRNG END e2e secs=38.07 rc=0\n\
+                   @@MYRNG BEGIN pci\n@@MYRNG END pci rc=0\n\
+                   @@MYRNG BEGIN bad\n@@MYRNG END bad secs=1.50 rc=2\n";
+        let f = parse_framed(log);
+        assert_eq!(f["e2e"].secs, Some(38.07));
+        assert_eq!(f["pci"].secs, None, "an END marker without a time");
+        assert_eq!((f["bad"].rc, f["bad"].secs), (2, Some(1.5)));
+        let s = parse_steps(log);
+        assert_eq!(s["e2e"], ("ok\n".to_string(), 0));
+        assert_eq!(s["bad"].1, 2, "rc= stays readable after secs=");
     }
 
     #[test]
