@@ -266,10 +266,17 @@ pub fn hotplug_result(run: &vm::Run, cycles: u32) -> Result<String> {
     let (t, rc) = run.step("hotplug");
     let r = result_line(&t, "hotplug")?;
     let done = num(&r, "cycles")?;
+    // The first failures of the stable device, then the end of the step's output.
+    let mut shown: Vec<&str> = t
+        .lines()
+        .filter(|l| l.contains("stable-device failure"))
+        .take(3)
+        .collect();
+    shown.extend(t.lines().rev().take(4));
     ensure!(
         rc == 0 && done == u64::from(cycles),
         "exit {rc}: {done} of {cycles} cycles; {}",
-        t.lines().rev().take(4).collect::<Vec<_>>().join(" | ")
+        shown.join(" | ")
     );
     let (selftests, _) = run.step("selftests");
     let passed: u64 = selftests.trim().parse().unwrap_or(0);

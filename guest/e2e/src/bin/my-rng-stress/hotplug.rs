@@ -178,16 +178,21 @@ fn stable(stop: &AtomicBool, c: &Counts) {
         return;
     };
     let _ = dev.set_algorithm(Algorithm::Glibc);
-    let mut out = [0u32; 100];
+    let mut out = vec![0u32; want.len()];
     while !stop.load(Ordering::Relaxed) {
-        let ok = dev.seed_read(0x42, &mut out).is_ok()
-            && out
+        // What went wrong, printed: the failure must be diagnosable from the serial log.
+        let bad = match dev.seed_read(0x42, &mut out) {
+            Err(e) => Some(format!("SEED_READ failed: {e}")),
+            Ok(()) => out
                 .iter()
                 .zip(want.iter())
-                .all(|(g, w)| u64::from(*g) == *w);
+                .position(|(g, w)| u64::from(*g) != *w)
+                .map(|k| format!("value #{k} is {}, expected {}", out[k], want[k])),
+        };
         c.stable_checks.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            c.stable_failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(what) = bad {
+            let n = c.stable_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            println!("@@HP stable-device failure {n}: {what}");
         }
         thread::sleep(Duration::from_millis(10));
     }
