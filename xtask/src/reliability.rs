@@ -5,6 +5,7 @@
 
 use crate::rust_driver::{self, Driver};
 use crate::vm::{self, Control};
+use crate::{guest, kernel};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -48,6 +49,18 @@ fn stress_secs(scale: Scale) -> u64 {
 /// A hot-unplug cycle takes about 8 s under TCG with the debug kernel (ACPI eject and rescan,
 /// the driver's probe); the limits leave twice that.
 const HOTPLUG_CYCLE_SECS: u64 = 15;
+
+/// The debug kernel's VM: `base` with the debug kernel and an initramfs carrying the modules
+/// built against it.
+pub fn debug_vm(base: &vm::Vm, bins: &guest::Binaries) -> Result<vm::Vm> {
+    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let initramfs = guest::initramfs_named("initramfs-debug.cpio", bins, Some(&k.module()), &[])?;
+    Ok(vm::Vm {
+        kernel: k.bzimage(),
+        initramfs,
+        ..base.clone()
+    })
+}
 
 /// The `key=value` pairs of the `@@RESULT <mode>` line in `text`.
 pub fn result_line(text: &str, mode: &str) -> Result<BTreeMap<String, String>> {

@@ -9,7 +9,7 @@ use crate::{
     apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,
     vectors, vfio_user, vm,
 };
-use anyhow::{anyhow, bail, ensure, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ pub const STAGES: &[(&str, &str)] = &[
     ),
     (
         "driver",
-        "the kernel (debug configuration: KASAN, lockdep, UBSAN, KFENCE), older headers, checkpatch, the Rust driver's gates",
+        "guest kernel, older headers, checkpatch, the Rust driver's gates",
     ),
     (
         "guest",
@@ -54,16 +54,16 @@ pub const STAGES: &[(&str, &str)] = &[
     ),
     ("bench", "benchmark smoke: every row produces a number"),
     (
-        "migration",
-        "live migrations while the guest verifies seeded streams",
-    ),
-    (
         "stress",
-        "8 x 12,500 operations (--full: 8 x 100,000) and the fuzzer, per driver",
+        "debug kernel: 8 x 100,000 operations and the fuzzer, per driver",
     ),
     (
         "hotplug",
-        "10 hot-unplug cycles (--full: 100) over QMP, per driver",
+        "debug kernel: 100 hot-unplug cycles over QMP, per driver",
+    ),
+    (
+        "migration",
+        "live migrations while the guest verifies seeded streams",
     ),
 ];
 
@@ -75,6 +75,12 @@ struct Suite {
     /// Stages to run (`--only`); empty: all of them. Builds run whenever a later stage needs
     /// them, their checks only in their own stage.
     only: Vec<String>,
+    /// The debug kernel's guest, built by the first stage that needs it.
+    debug: Option<Result<Guest, String>>,
+    /// The debug kernel's build, started in the background when the guest boots begin: a TCG
+    /// boot keeps about one core busy, so the build uses the other (about 10 of its 20
+    /// CPU-minutes on a first run) instead of waiting for the boots to end.
+    debug_job: Option<DebugJob>,
     /// How much the stress and hot-unplug stages do.
     scale: reliability::Scale,
     /// `# key: value` headers and the PASS/FAIL lines, for target/my-rng/suite-results.txt
@@ -191,6 +197,8 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         failed: 0,
         start: Instant::now(),
         only: only.to_vec(),
+        debug: None,
+        debug_job: None,
         scale: if full {
             reliability::Scale::FULL
         } else {
@@ -220,6 +228,12 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         return s.finish();
     }
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
+    if s.wants("stress") || s.wants("hotplug") {
+        if let Ok(g) = &guest {
+            s.debug_job = Some(DebugJob::start(g));
+        }
+    }
+    // The debug kernel's stages last: its build runs beside the others.
     let stages: [(&str, BootStage); 9] = [
         ("guest", builtin_boot),
         ("module", module_boot),
@@ -386,14 +400,10 @@ fn deliverable_patches(s: &mut Suite) {
 /// The driver: the guest kernel (whose build starts by checking rustc, see
 /// kernel::RUSTC_VERSION), Debian's older headers, checkpatch.
 fn driver(s: &mut Suite) -> Option<kernel::Tree> {
-    // One kernel for every boot of the suite: the debug configuration is the guest one plus
-    // the checkers, so it covers the same driver code, and a second kernel build would cost
-    // CI about 8 more minutes from nothing. `cargo xtask run` and `bench` use the guest kernel.
     let k = s.build(
-        "kernel build, debug configuration (driver built in + my_rng.ko; KASAN, lockdep, \
-         UBSAN, KFENCE, ACPI hotplug)",
-        || kernel::build_variant(kernel::Variant::Debug),
-        |_| format!("Linux {} debug", kernel::SERIES),
+        "guest kernel build (driver built in + my_rng.ko)",
+        kernel::build,
+        |_| format!("Linux {}", kernel::SERIES),
     );
     if !s.wants("driver") {
         return k;
@@ -439,11 +449,74 @@ fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) 
     })
 }
 
+/// The debug kernel (built once, for the stress and hot-unplug stages) and its VM.
+fn debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
+    if let Some(d) = &s.debug {
+        return d.clone().map_err(|e| anyhow!(e));
+    }
+    let d = build_debug_guest(s, guest);
+    s.debug = Some(d.as_ref().map(Guest::clone).map_err(|e| format!("{e:#}")));
+    d
+}
+
+/// The debug kernel's build on its own thread, at a lower priority than the boots beside it.
+struct DebugJob(std::thread::JoinHandle<(Result<vm::Vm>, Duration)>);
+
+impl DebugJob {
+    fn start(g: &Guest) -> Self {
+        let (base, bins) = (g.vm.clone(), g.bins.clone());
+        DebugJob(std::thread::spawn(move || {
+            let t = Instant::now();
+            kernel::set_background();
+            let r = bins
+                .context("no guest programs")
+                .and_then(|b| reliability::debug_vm(&base, &b));
+            (r, t.elapsed())
+        }))
+    }
+}
+
+fn build_debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
+    let g = guest.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+    let bins = g.bins.clone().context("no guest programs")?;
+    let name = "debug kernel build (KASAN, lockdep, UBSAN, KFENCE, ACPI hotplug)";
+    let vm = match s.debug_job.take() {
+        Some(job) => {
+            let (r, took) = job
+                .0
+                .join()
+                .unwrap_or_else(|_| (Err(anyhow!("the build thread panicked")), Duration::ZERO));
+            s.build(
+                name,
+                || r,
+                |_| {
+                    format!(
+                        "Linux {} debug, built beside the boots in {} s",
+                        kernel::SERIES,
+                        took.as_secs()
+                    )
+                },
+            )
+        }
+        None => s.build(
+            name,
+            || reliability::debug_vm(&g.vm, &bins),
+            |_| format!("Linux {} debug", kernel::SERIES),
+        ),
+    }
+    .context("the debug kernel did not build")?;
+    Ok(Guest {
+        vm,
+        accel: g.accel,
+        bins: Some(bins),
+    })
+}
+
 /// The debug kernel, each driver: 8 worker processes x 100,000 operations on two devices and
 /// the ioctl/read fuzzer, then the kernel log.
 fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
-    let Ok(dg) = guest else {
-        s.check("stress: guest", || Err(anyhow!("not built")));
+    let Ok(dg) = debug_guest(s, guest) else {
+        s.check("stress: debug kernel", || Err(anyhow!("not built")));
         return;
     };
     for driver in [Driver::C, Driver::Rust] {
@@ -484,8 +557,8 @@ fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
 /// The debug kernel, each driver: 100 device_del/device_add cycles over QMP of the second
 /// device while users hold it open.
 fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
-    let Ok(dg) = guest else {
-        s.check("hotplug: guest", || Err(anyhow!("not built")));
+    let Ok(dg) = debug_guest(s, guest) else {
+        s.check("hotplug: debug kernel", || Err(anyhow!("not built")));
         return;
     };
     for driver in [Driver::C, Driver::Rust] {
