@@ -258,25 +258,8 @@ pub(crate) fn make_for(t: &Tree) -> Result<Command> {
     Ok(make(t, &lib, &bin))
 }
 
-thread_local! {
-    /// Set on a thread whose builds run beside guest boots (the suite's debug kernel).
-    static BACKGROUND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// This thread's kernel builds run at a lower priority (nice 10), so that guest boots running
-/// at the same time keep their speed and their time limits hold.
-pub fn set_background() {
-    BACKGROUND.with(|b| b.set(true));
-}
-
 pub(crate) fn make(t: &Tree, lib: &Path, bin: &Path) -> Command {
-    let mut c = if BACKGROUND.with(|b| b.get()) {
-        let mut n = Command::new("nice");
-        n.args(["-n", "10", "make"]);
-        n
-    } else {
-        Command::new("make")
-    };
+    let mut c = Command::new("make");
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -336,7 +319,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
     configure(&t, &lib, &bin)?;
     let first = match variant {
         Variant::Guest => "first time ~16 CPU-minutes",
-        Variant::Debug => "first time ~20 CPU-minutes",
+        Variant::Debug => "first time ~30 CPU-minutes",
     };
     step(&format!(
         "Building the Linux {SERIES} {} kernel ({first}, then incremental)",

@@ -77,10 +77,6 @@ struct Suite {
     only: Vec<String>,
     /// The debug kernel's guest, built by the first stage that needs it.
     debug: Option<Result<Guest, String>>,
-    /// The debug kernel's build, started in the background when the guest boots begin: a TCG
-    /// boot keeps about one core busy, so the build uses the other (about 10 of its 20
-    /// CPU-minutes on a first run) instead of waiting for the boots to end.
-    debug_job: Option<DebugJob>,
     /// How much the stress and hot-unplug stages do.
     scale: reliability::Scale,
     /// `# key: value` headers and the PASS/FAIL lines, for target/my-rng/suite-results.txt
@@ -198,7 +194,6 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         start: Instant::now(),
         only: only.to_vec(),
         debug: None,
-        debug_job: None,
         scale: if full {
             reliability::Scale::FULL
         } else {
@@ -228,12 +223,6 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         return s.finish();
     }
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
-    if s.wants("stress") || s.wants("hotplug") {
-        if let Ok(g) = &guest {
-            s.debug_job = Some(DebugJob::start(g));
-        }
-    }
-    // The debug kernel's stages last: its build runs beside the others.
     let stages: [(&str, BootStage); 9] = [
         ("guest", builtin_boot),
         ("module", module_boot),
@@ -241,9 +230,9 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         ("rust-module", rust_module_boot),
         ("rust-device", rust_device_boot),
         ("bench", bench_smoke),
-        ("migration", migration_boot),
         ("stress", stress_boots),
         ("hotplug", hotplug_boots),
+        ("migration", migration_boot),
     ];
     for (name, stage) in stages {
         if s.wants(name) {
@@ -459,52 +448,16 @@ fn debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
     d
 }
 
-/// The debug kernel's build on its own thread, at a lower priority than the boots beside it.
-struct DebugJob(std::thread::JoinHandle<(Result<vm::Vm>, Duration)>);
-
-impl DebugJob {
-    fn start(g: &Guest) -> Self {
-        let (base, bins) = (g.vm.clone(), g.bins.clone());
-        DebugJob(std::thread::spawn(move || {
-            let t = Instant::now();
-            kernel::set_background();
-            let r = bins
-                .context("no guest programs")
-                .and_then(|b| reliability::debug_vm(&base, &b));
-            (r, t.elapsed())
-        }))
-    }
-}
-
 fn build_debug_guest(s: &mut Suite, guest: &Result<Guest>) -> Result<Guest> {
     let g = guest.as_ref().map_err(|e| anyhow!("{e:#}"))?;
     let bins = g.bins.clone().context("no guest programs")?;
-    let name = "debug kernel build (KASAN, lockdep, UBSAN, KFENCE, ACPI hotplug)";
-    let vm = match s.debug_job.take() {
-        Some(job) => {
-            let (r, took) = job
-                .0
-                .join()
-                .unwrap_or_else(|_| (Err(anyhow!("the build thread panicked")), Duration::ZERO));
-            s.build(
-                name,
-                || r,
-                |_| {
-                    format!(
-                        "Linux {} debug, built beside the boots in {} s",
-                        kernel::SERIES,
-                        took.as_secs()
-                    )
-                },
-            )
-        }
-        None => s.build(
-            name,
+    let vm = s
+        .build(
+            "debug kernel build (KASAN, lockdep, UBSAN, KFENCE, ACPI hotplug)",
             || reliability::debug_vm(&g.vm, &bins),
             |_| format!("Linux {} debug", kernel::SERIES),
-        ),
-    }
-    .context("the debug kernel did not build")?;
+        )
+        .context("the debug kernel did not build")?;
     Ok(Guest {
         vm,
         accel: g.accel,
