@@ -380,10 +380,7 @@ fn deliverable_patches(s: &mut Suite) {
             kernel::SERIES
         ))
     });
-    s.check(
-        "report PDF current, at most two pages",
-        crate::report::check,
-    );
+    s.check(crate::report::CHECK_NAME, crate::report::check);
 }
 
 /// The driver: the guest kernel (whose build starts by checking rustc, see
