@@ -98,16 +98,12 @@ pub(super) fn seed_read_efault(c: &Ctx) -> TestResult {
 pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
     const THREADS: u32 = 4;
     const ITERS: u32 = 100;
-    // Below the runner's 60 s per test, so that this test stops its own threads.
-    const LIMIT_SECS: u64 = 40;
     let shared = Arc::new(open(&c.dev0)?);
     let _restore_dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&_restore_dev);
     ctx("SET_ALGO glibc", shared.set_algorithm(Algorithm::Glibc))?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<Result<String, String>>();
-    // Each reader signals its end (done, failed or stopped) here.
-    let (ended_tx, ended_rx) = mpsc::channel::<()>();
 
     for i in 0..THREADS {
         let seed = SEEDS[i as usize % SEEDS.len()];
@@ -119,16 +115,9 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
             Arc::new(open(&c.dev0)?)
         };
         let tx = tx.clone();
-        let stop = stop.clone();
-        let _done = ended_tx.clone();
         thread::spawn(move || {
-            let _done = Signal(_done);
             let mut out = vec![0u32; w.len()];
             for it in 0..ITERS {
-                // Stopped after a timeout: no call of this test may land in the next one.
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
                 if let Err(e) = dev.seed_read(seed, &mut out) {
                     let _ = tx.send(Err(format!("thread {i} iteration {it}: {e}")));
                     return;
@@ -167,16 +156,11 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
                 {
                     break;
                 }
-                // Now and then let the readers at the mutex: under a debug kernel and with
-                // the vfio-user device a tight loop here starves them for minutes.
-                thread::sleep(Duration::from_millis(1));
             }
         });
     }
     drop(tx);
-    drop(ended_tx);
-    // A deadlock detector, not a speed test.
-    let deadline = Instant::now() + Duration::from_secs(LIMIT_SECS);
+    let deadline = Instant::now() + Duration::from_secs(45);
     let mut errs = Vec::new();
     let mut done = 0;
     while done < THREADS {
@@ -189,7 +173,7 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
             }
             Err(_) => {
                 errs.push(format!(
-                    "{} of {THREADS} threads did not finish within {LIMIT_SECS} s (deadlock?)",
+                    "{} of {THREADS} threads did not finish within 45 s (deadlock?)",
                     THREADS - done
                 ));
                 break;
@@ -199,15 +183,6 @@ pub(super) fn seed_read_concurrent(c: &Ctx) -> TestResult {
     stop.store(true, Ordering::Relaxed);
     if disturber_end.recv_timeout(Duration::from_secs(10)) == Err(mpsc::RecvTimeoutError::Timeout) {
         errs.push("the disturbing thread did not stop within 10 s".into());
-    }
-    // Every reader gone, so none disturbs the next test.
-    let end = Instant::now() + Duration::from_secs(8);
-    for _ in 0..THREADS {
-        let left = end.saturating_duration_since(Instant::now());
-        if ended_rx.recv_timeout(left) == Err(mpsc::RecvTimeoutError::Timeout) {
-            errs.push("a reader thread did not stop within 8 s".into());
-            break;
-        }
     }
     if errs.is_empty() {
         Ok(())
