@@ -200,27 +200,9 @@ pub fn ensure_host_packages() -> Result<()> {
     Ok(())
 }
 
-/// Installs the packages of `cargo xtask stats` that are missing. Resolved in the private
-/// install configuration (bookworm and its backports only) with each package pinned to
-/// bookworm itself, so that neither it nor a dependency can come from a newer suite whatever
-/// the host's own sources list.
+/// Installs the packages of `cargo xtask stats` that are missing.
 pub fn ensure_stats_packages() -> Result<()> {
-    let missing: Vec<&str> = STATS_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    private_update(Conf::Install)?;
-    step(&format!(
-        "Installing host packages for the statistics: {}",
-        missing.join(" ")
-    ));
-    run(private_apt_get(Conf::Install)
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(missing.iter().map(|p| format!("{p}/bookworm"))))
+    ensure_extra_packages(STATS_PACKAGES)
 }
 
 /// Downloads a source package (`apt-get source --download-only`), trying versions newest
@@ -350,19 +332,21 @@ pub fn depends_named(depends: &str, prefixes: &[&str], default: &str) -> Vec<(St
         .collect()
 }
 
-/// Bookworm packages only one command needs (e.g. the fuzzer's sanitizer runtimes), installed
-/// when that command runs rather than for every build.
+/// Bookworm packages only one command needs (the statistics' dieharder, the fuzzer's sanitizer
+/// runtimes, the report's renderer), installed when that command runs rather than for every
+/// build. Resolved in the private install configuration (bookworm and its backports only)
+/// with each package pinned to bookworm itself, so that neither it nor a dependency can come
+/// from a newer suite whatever the host's own sources list.
 pub fn ensure_extra_packages(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
+    private_update(Conf::Install)?;
     step(&format!("Installing host packages: {}", missing.join(" ")));
-    run(Command::new("apt-get").args(["-qq", "update"]))?;
-    run(Command::new("apt-get")
-        .env("DEBIAN_FRONTEND", "noninteractive")
+    run(private_apt_get(Conf::Install)
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing))
+        .args(missing.iter().map(|p| format!("{p}/bookworm"))))
 }
 
 #[cfg(test)]
