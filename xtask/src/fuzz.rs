@@ -16,21 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The fuzzing build's configure flags (see ../shared/build-facts.md: i386-softmmu is the
+/// The fuzzing build's configure arguments (see ../shared/build-facts.md: i386-softmmu is the
 /// fuzzer's usual target and builds fastest).
-const CONFIGURE: &[&str] = &[
-    "--target-list=i386-softmmu",
-    "--disable-docs",
-    "--disable-werror",
-    "--without-default-features",
-    "--enable-kvm",
-    "--disable-download",
-    "--disable-install-blobs",
-    "--python=/usr/bin/python3",
-    "--enable-fuzzing",
-    "--enable-asan",
-    "--enable-ubsan",
-];
+fn configure() -> Vec<&'static str> {
+    qemu::configure_args(
+        "--target-list=i386-softmmu",
+        &["--enable-fuzzing", "--enable-asan", "--enable-ubsan"],
+    )
+}
 const CC: &str = "clang-19";
 const CXX: &str = "clang++-19";
 /// libFuzzer's, ASan's and UBSan's runtimes for clang-19.
@@ -56,7 +49,8 @@ fn build() -> Result<PathBuf> {
     let t = qemu::prepare(MAIN_VERSIONS)?;
     let dir = t.build.with_file_name("build-fuzz");
     let stamp = dir.join(".my-rng-configure");
-    let key = key_of(&[CONFIGURE.join(" ").as_bytes(), CC.as_bytes()]);
+    let args = configure();
+    let key = key_of(&[args.join(" ").as_bytes(), CC.as_bytes()]);
     if !(dir.join("build.ninja").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone())) {
         step(&format!(
             "Configuring QEMU {} for fuzzing (clang, libFuzzer, ASan, UBSan)",
@@ -68,7 +62,7 @@ fn build() -> Result<PathBuf> {
             Command::new(t.work.join("configure"))
                 .env("CC", CC)
                 .env("CXX", CXX)
-                .args(CONFIGURE)
+                .args(&args)
                 .current_dir(&dir),
             &cache_dir().join("logs/qemu-fuzz-configure.log"),
         )?;

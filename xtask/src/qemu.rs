@@ -24,8 +24,9 @@ pub const COMPAT_VERSIONS: &[&str] = &["1:10.0.13+ds-0+deb13u1"];
 /// Where bookworm's packages put the firmware QEMU needs (the +ds source has no blobs).
 pub const FIRMWARE_DIRS: &[&str] = &["/usr/share/seabios", "/usr/share/qemu"];
 
-const CONFIGURE: &[&str] = &[
-    "--target-list=x86_64-softmmu",
+/// The configure flags every build of ours shares (this one and the fuzzer's, fuzz.rs): a
+/// minimal QEMU from the +ds tree, no downloads, Debian's python.
+const COMMON_CONFIGURE: &[&str] = &[
     "--disable-docs",
     "--disable-werror",
     "--without-default-features",
@@ -33,8 +34,23 @@ const CONFIGURE: &[&str] = &[
     "--disable-download",
     "--disable-install-blobs",
     "--python=/usr/bin/python3",
-    "--firmwarepath=/usr/share/qemu:/usr/share/seabios",
 ];
+
+/// Configure's arguments: `target` first, then [`COMMON_CONFIGURE`], then `extra`.
+pub fn configure_args(target: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec![target];
+    v.extend_from_slice(COMMON_CONFIGURE);
+    v.extend_from_slice(extra);
+    v
+}
+
+/// This build's configure arguments.
+fn configure_flags() -> Vec<&'static str> {
+    configure_args(
+        "--target-list=x86_64-softmmu",
+        &["--firmwarepath=/usr/share/qemu:/usr/share/seabios"],
+    )
+}
 
 pub struct Tree {
     /// Upstream version, e.g. "10.2.2".
@@ -143,7 +159,7 @@ pub fn prepare(versions: &[&str]) -> Result<Tree> {
 
 fn configure(t: &Tree) -> Result<()> {
     let stamp = t.build.join(".my-rng-configure");
-    let key = key_of(&[CONFIGURE.join(" ").as_bytes()]);
+    let key = key_of(&[configure_flags().join(" ").as_bytes()]);
     if t.build.join("build.ninja").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone())
     {
         return Ok(());
@@ -158,7 +174,7 @@ fn configure(t: &Tree) -> Result<()> {
     fs::create_dir_all(&t.build)?;
     run_logged(
         Command::new(t.work.join("configure"))
-            .args(CONFIGURE)
+            .args(configure_flags())
             .current_dir(&t.build),
         &cache_dir().join(format!("logs/qemu-{}-configure.log", t.version)),
     )?;
