@@ -58,6 +58,21 @@ pub fn build_all_with(extra: &[PathBuf], variant: kernel::Variant) -> Result<vm:
     vm_of(&q, &k, &g, extra)
 }
 
+/// What `run` and `shell` boot: the built VM, the Rust device's servers when `device` asks for
+/// them (they run for this boot; the VM reaches them over vfio-user), and the accelerator.
+fn prepare(
+    extra: &[PathBuf],
+    tcg: bool,
+    device: DeviceKind,
+    variant: kernel::Variant,
+) -> Result<(vm::Vm, Option<vfio_user::Servers>, vm::Accel)> {
+    let vm = build_all_with(extra, variant)?;
+    let servers = vfio_user::start_for(device, DEVICES)?;
+    let vm = vfio_user::vm_for(servers.as_ref(), &vm);
+    let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
+    Ok((vm, servers, accel))
+}
+
 /// `cargo xtask run`: what a user wants to see first.
 pub fn main_job(
     extra: &[PathBuf],
@@ -66,11 +81,7 @@ pub fn main_job(
     driver: Driver,
     variant: kernel::Variant,
 ) -> Result<()> {
-    let vm = build_all_with(extra, variant)?;
-    // The Rust device: its servers run for this boot; the VM reaches them over vfio-user.
-    let servers = vfio_user::start_for(device, DEVICES)?;
-    let vm = vfio_user::vm_for(servers.as_ref(), &vm);
-    let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
+    let (vm, servers, accel) = prepare(extra, tcg, device, variant)?;
     let run = vm.boot(
         accel,
         &vm::Boot::new("run", Duration::from_secs(300))
@@ -119,9 +130,7 @@ pub fn shell(
     driver: Driver,
     variant: kernel::Variant,
 ) -> Result<()> {
-    let vm = build_all_with(extra, variant)?;
-    let servers = vfio_user::start_for(device, DEVICES)?;
-    let vm = vfio_user::vm_for(servers.as_ref(), &vm);
-    let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
+    // The servers (if any) must outlive the shell.
+    let (vm, _servers, accel) = prepare(extra, tcg, device, variant)?;
     vm.shell(accel, driver)
 }
