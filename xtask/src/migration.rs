@@ -183,12 +183,7 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
         }
         src = dst;
     }
-    wait_line(
-        &rx,
-        &mut log,
-        "@@MYRNG DONE",
-        Duration::from_secs(GUEST_SECONDS) + BOOT_LIMIT,
-    )?;
+    wait_line(&rx, &mut log, "@@MYRNG DONE", guest_window + BOOT_LIMIT)?;
     drop(children);
     let path = out_dir().join("guest-migration.log");
     fs::write(&path, &log)?;
