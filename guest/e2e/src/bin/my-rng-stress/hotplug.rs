@@ -183,11 +183,9 @@ fn stable(stop: &AtomicBool, c: &Counts) {
         // What went wrong, printed: the failure must be diagnosable from the serial log.
         let bad = match dev.seed_read(0x42, &mut out) {
             Err(e) => Some(format!("SEED_READ failed: {e}")),
-            Ok(()) => out
-                .iter()
-                .zip(want.iter())
-                .position(|(g, w)| u64::from(*g) != *w)
-                .map(|k| format!("value #{k} is {}, expected {}", out[k], want[k])),
+            Ok(()) => {
+                mismatches(&out, &want).map(|m| format!("{m}; {}", recheck(&dev, &out, &want)))
+            }
         };
         c.stable_checks.fetch_add(1, Ordering::Relaxed);
         if let Some(what) = bad {
@@ -196,4 +194,60 @@ fn stable(stop: &AtomicBool, c: &Counts) {
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The wrong words of `got`: how many, and the first few (index, value, expected, in hex).
+fn mismatches(got: &[u32], want: &[u64]) -> Option<String> {
+    let wrong: Vec<usize> = (0..got.len())
+        .filter(|&k| u64::from(got[k]) != want[k])
+        .collect();
+    let first = wrong.first()?;
+    let shown: Vec<String> = wrong
+        .iter()
+        .take(4)
+        .map(|&k| format!("#{k} {:#x} (want {:#x})", got[k], want[k]))
+        .collect();
+    Some(format!(
+        "value #{first} is {}, expected {}; {} of {} words wrong: {}",
+        got[*first],
+        want[*first],
+        wrong.len(),
+        got.len(),
+        shown.join(", ")
+    ))
+}
+
+/// After a wrong answer, tells where the fault lies: whether the buffer changes after the
+/// ioctl returned (something wrote user memory behind our back), where it lies physically,
+/// and whether an immediate second SEED_READ is right (a device or driver fault would
+/// likely repeat).
+fn recheck(dev: &Device, out: &[u32], want: &[u64]) -> String {
+    let snapshot = out.to_vec();
+    thread::sleep(Duration::from_millis(50));
+    let changed = out.iter().zip(&snapshot).filter(|(a, b)| a != b).count();
+    let mut again = vec![0u32; want.len()];
+    let second = match dev.seed_read(0x42, &mut again) {
+        Err(e) => format!("second SEED_READ failed: {e}"),
+        Ok(()) => mismatches(&again, want).unwrap_or_else(|| "second SEED_READ right".into()),
+    };
+    format!(
+        "{changed} words changed 50 ms later; buffer at {:p}, physical {}; {second}",
+        out.as_ptr(),
+        physical(out.as_ptr().cast()).map_or_else(|| "unknown".into(), |a| format!("{a:#x}"))
+    )
+}
+
+/// The physical address of `p` from /proc/self/pagemap (the guest runs as root).
+fn physical(p: *const u8) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let page = 4096u64;
+    let va = p as u64;
+    let mut e = [0u8; 8];
+    fs::File::open("/proc/self/pagemap")
+        .ok()?
+        .read_exact_at(&mut e, va / page * 8)
+        .ok()?;
+    let e = u64::from_le_bytes(e);
+    // Bit 63: present; bits 0-54: the page frame number.
+    (e >> 63 == 1).then(|| (e & ((1 << 55) - 1)) * page + va % page)
 }
