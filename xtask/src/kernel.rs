@@ -298,6 +298,46 @@ pub fn build() -> Result<Tree> {
     build_variant(Variant::Guest)
 }
 
+/// Builds the guest kernel and, if `debug`, the debug kernel beside it. Two makes share the
+/// two cores better than one after the other: each fills the other's serial phases (the one
+/// rustc of the kernel crate, the vmlinux links, configuration), in which a lone build leaves a
+/// core idle. What both need is fetched and installed first, once.
+pub fn build_pair(debug: bool) -> (Result<Tree>, Option<Result<Tree>>) {
+    if !debug {
+        return (build(), None);
+    }
+    if let Err(e) = check_rustc()
+        .and_then(|()| pristine())
+        .and_then(|_| rust_toolchain())
+    {
+        let again = anyhow::anyhow!("{e:#}");
+        return (Err(e), Some(Err(again)));
+    }
+    std::thread::scope(|sc| {
+        let timed = |v: Variant| {
+            let t = std::time::Instant::now();
+            let r = build_variant(v);
+            if r.is_ok() {
+                note(&format!(
+                    "the {} kernel's build took {} s",
+                    v.name(),
+                    t.elapsed().as_secs()
+                ));
+            }
+            r
+        };
+        let d = sc.spawn(move || {
+            crate::util::set_background();
+            timed(Variant::Debug)
+        });
+        let g = timed(Variant::Guest);
+        let d = d
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the debug kernel's build panicked")));
+        (g, Some(d))
+    })
+}
+
 /// Builds `variant`'s bzImage and out-of-tree modules (the manifest records the guest kernel
 /// under "kernel", the debug one under "kernel-debug").
 pub fn build_variant(variant: Variant) -> Result<Tree> {
