@@ -306,10 +306,12 @@ pub fn build_pair(debug: bool) -> (Result<Tree>, Option<Result<Tree>>) {
     if !debug {
         return (build(), None);
     }
-    if let Err(e) = check_rustc()
+    // The variants share the source tree: it is made once, before they start.
+    let shared = check_rustc()
         .and_then(|()| pristine())
-        .and_then(|_| rust_toolchain())
-    {
+        .and_then(|p| rust_toolchain().map(|_| p))
+        .and_then(|p| work_tree(&p, &Tree::new(Variant::Guest)));
+    if let Err(e) = shared {
         let again = anyhow::anyhow!("{e:#}");
         return (Err(e), Some(Err(again)));
     }
@@ -338,6 +340,24 @@ pub fn build_pair(debug: bool) -> (Result<Tree>, Option<Result<Tree>>) {
     })
 }
 
+/// The source tree both variants build from (each into its own output folder): a hard-linked
+/// copy of `pristine` with the drivers applied. Writes nothing when it is already current, so
+/// two builds may call it at once after one call has brought it up to date.
+fn work_tree(pristine: &Path, t: &Tree) -> Result<()> {
+    if !t.work.join(".copied").exists() {
+        step("Creating the kernel work tree (hard-linked copy)");
+        let _ = fs::remove_dir_all(&t.work);
+        fs::create_dir_all(t.work.parent().context("work tree at /")?)?;
+        run(Command::new("cp").arg("-al").arg(pristine).arg(&t.work))?;
+        fs::write(t.work.join(".copied"), "")?;
+    }
+    let n = crate::rust_driver::apply(pristine, &t.work)?;
+    if n > 0 {
+        note(&format!("{n} driver file(s) updated in the kernel tree"));
+    }
+    Ok(())
+}
+
 /// Builds `variant`'s bzImage and out-of-tree modules (the manifest records the guest kernel
 /// under "kernel", the debug one under "kernel-debug").
 pub fn build_variant(variant: Variant) -> Result<Tree> {
@@ -345,17 +365,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
     let pristine = pristine()?;
     let (lib, bin) = rust_toolchain()?;
     let t = Tree::new(variant);
-    if !t.work.join(".copied").exists() {
-        step("Creating the kernel work tree (hard-linked copy)");
-        let _ = fs::remove_dir_all(&t.work);
-        fs::create_dir_all(t.work.parent().context("work tree at /")?)?;
-        run(Command::new("cp").arg("-al").arg(&pristine).arg(&t.work))?;
-        fs::write(t.work.join(".copied"), "")?;
-    }
-    let n = crate::rust_driver::apply(&pristine, &t.work)?;
-    if n > 0 {
-        note(&format!("{n} driver file(s) updated in the kernel tree"));
-    }
+    work_tree(&pristine, &t)?;
     configure(&t, &lib, &bin)?;
     let first = match variant {
         Variant::Guest => "first time ~16 CPU-minutes",
