@@ -169,7 +169,7 @@ pub fn apply_changes(changes: &[Change], pristine: &Path, work: &Path) -> Result
         }
     }
     let list: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-    // Only when it changes: a current tree is not written at all (kernel::build_pair).
+    // Only when it changes: a current tree is not written at all.
     write_if_changed(&record, list.join("\n").as_bytes())?;
     Ok(written)
 }

@@ -298,51 +298,8 @@ pub fn build() -> Result<Tree> {
     build_variant(Variant::Guest)
 }
 
-/// Builds the guest kernel and, if `debug`, the debug kernel beside it. Two makes share the
-/// two cores better than one after the other: each fills the other's serial phases (the one
-/// rustc of the kernel crate, the vmlinux links, configuration), in which a lone build leaves a
-/// core idle. What both need is fetched and installed first, once.
-pub fn build_pair(debug: bool) -> (Result<Tree>, Option<Result<Tree>>) {
-    if !debug {
-        return (build(), None);
-    }
-    // The variants share the source tree: it is made once, before they start.
-    let shared = check_rustc()
-        .and_then(|()| pristine())
-        .and_then(|p| rust_toolchain().map(|_| p))
-        .and_then(|p| work_tree(&p, &Tree::new(Variant::Guest)));
-    if let Err(e) = shared {
-        let again = anyhow::anyhow!("{e:#}");
-        return (Err(e), Some(Err(again)));
-    }
-    std::thread::scope(|sc| {
-        let timed = |v: Variant| {
-            let t = std::time::Instant::now();
-            let r = build_variant(v);
-            if r.is_ok() {
-                note(&format!(
-                    "the {} kernel's build took {} s",
-                    v.name(),
-                    t.elapsed().as_secs()
-                ));
-            }
-            r
-        };
-        let d = sc.spawn(move || {
-            crate::util::set_background();
-            timed(Variant::Debug)
-        });
-        let g = timed(Variant::Guest);
-        let d = d
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the debug kernel's build panicked")));
-        (g, Some(d))
-    })
-}
-
 /// The source tree both variants build from (each into its own output folder): a hard-linked
-/// copy of `pristine` with the drivers applied. Writes nothing when it is already current, so
-/// two builds may call it at once after one call has brought it up to date.
+/// copy of `pristine` with the drivers applied; nothing is written when it is current.
 fn work_tree(pristine: &Path, t: &Tree) -> Result<()> {
     if !t.work.join(".copied").exists() {
         step("Creating the kernel work tree (hard-linked copy)");

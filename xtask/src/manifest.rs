@@ -19,9 +19,6 @@ pub fn load() -> Value {
 }
 
 pub fn update(section: &str, f: impl FnOnce(&mut Value)) -> Result<()> {
-    // The two kernels' builds may finish together (kernel::build_pair): one writer at a time.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut m = load();
     if !m[section].is_object() {
         m[section] = json!({});

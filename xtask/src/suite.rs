@@ -4,7 +4,7 @@
 //! A new boot of the guest is one more stage function built on `boot()`.
 
 use crate::rust_driver::{self, Driver};
-use crate::util::{cache_dir, note, repo_root};
+use crate::util::{cache_dir, repo_root};
 use crate::{
     apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,
     vectors, vfio_user, vm,
@@ -386,29 +386,11 @@ fn deliverable_patches(s: &mut Suite) {
 /// The driver: the guest kernel (whose build starts by checking rustc, see
 /// kernel::RUSTC_VERSION), Debian's older headers, checkpatch.
 fn driver(s: &mut Suite) -> Option<kernel::Tree> {
-    // The debug kernel, if a later stage boots it, builds beside the guest kernel (see
-    // kernel::build_pair) and is done before any guest boots: boots have time limits.
-    let debug = s.wants("stress") || s.wants("hotplug");
-    let mut debug_build = None;
     let k = s.build(
-        if debug {
-            "guest kernel build (driver built in + my_rng.ko; the debug kernel beside it)"
-        } else {
-            "guest kernel build (driver built in + my_rng.ko)"
-        },
-        || {
-            let (k, d) = kernel::build_pair(debug);
-            debug_build = d;
-            k
-        },
+        "guest kernel build (driver built in + my_rng.ko)",
+        kernel::build,
         |_| format!("Linux {}", kernel::SERIES),
     );
-    if let Some(Err(e)) = debug_build {
-        // Reported by the debug kernel's own check, which tries again.
-        note(&format!(
-            "the debug kernel did not build beside the guest kernel: {e:#}"
-        ));
-    }
     if !s.wants("driver") {
         return k;
     }
@@ -530,14 +512,8 @@ fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
         return;
     };
     for driver in [Driver::C, Driver::Rust] {
-        if std::env::var("TMP_DRIVER").is_ok_and(|d| d != driver.short()) {
-            continue;
-        }
         let p = format!("hotplug, {} driver", driver.short());
-        let cycles = std::env::var("TMP_CYCLES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(s.scale.hotplug_cycles);
+        let cycles = s.scale.hotplug_cycles;
         let t = Instant::now();
         match reliability::hotplug_boot(&dg.vm, dg.accel, driver, cycles) {
             Ok((run, control)) => {

@@ -38,31 +38,11 @@ pub fn out_dir() -> PathBuf {
 
 /// Prints a step banner to stderr; long operations announce themselves so a user sees progress.
 pub fn step(msg: &str) {
-    eprintln!("{}\x1b[1m==> {msg}\x1b[0m", clear_line());
+    eprintln!("\x1b[1m==> {msg}\x1b[0m");
 }
 
 pub fn note(msg: &str) {
-    eprintln!("{}    {msg}", clear_line());
-}
-
-thread_local! {
-    /// This thread's work runs beside another's that owns the terminal's progress line.
-    static BACKGROUND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks this thread's builds as background work: their progress is printed as whole lines
-/// (at each tenth, or every 30 s), never as the redrawn line that the foreground build owns.
-pub fn set_background() {
-    BACKGROUND.with(|b| b.set(true));
-}
-
-/// On a terminal, what first clears a progress line that another thread may have drawn.
-fn clear_line() -> &'static str {
-    if std::io::stderr().is_terminal() {
-        "\r\x1b[2K"
-    } else {
-        ""
-    }
+    eprintln!("    {msg}");
 }
 
 /// Runs a command with inherited stdio, failing with the command line on a non-zero exit.
@@ -319,8 +299,7 @@ pub fn run_logged_progress(cmd: &mut Command, log: &Path, progress: Progress) ->
         pump_lines(child.stdout.take().expect("piped"), tx.clone()),
         pump_lines(child.stderr.take().expect("piped"), tx),
     ];
-    let background = BACKGROUND.with(std::cell::Cell::get);
-    let tty = std::io::stderr().is_terminal() && !background;
+    let tty = std::io::stderr().is_terminal();
     let mut pace = Pace {
         tty,
         last: None,
@@ -358,7 +337,7 @@ pub fn run_logged_progress(cmd: &mut Command, log: &Path, progress: Progress) ->
                 eprint!("\r\x1b[2K{line}");
                 drawn = true;
             } else {
-                eprintln!("{}{line}", clear_line());
+                eprintln!("{line}");
             }
         }
     }
