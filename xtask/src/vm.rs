@@ -285,7 +285,10 @@ impl Vm {
                 Accel::Kvm
             }
             _ => {
-                note("KVM did not boot the guest: falling back to TCG (-accel tcg -cpu max,la57=off)");
+                note(&format!(
+                    "KVM did not boot the guest: falling back to TCG ({})",
+                    Accel::Tcg.args().join(" ")
+                ));
                 Accel::Tcg
             }
         };
