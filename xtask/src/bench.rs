@@ -203,8 +203,9 @@ fn evaluate(rated: &[Rated]) -> Vec<Verdict> {
         .collect()
 }
 
-/// Three significant digits, without exponent notation.
-fn num(v: f64) -> String {
+/// Three significant digits, without exponent notation: the benchmark's table and the
+/// report quote figures the same way.
+pub fn num(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
@@ -791,6 +792,9 @@ mod tests {
         assert_eq!(num(12.345), "12.3");
         assert_eq!(num(0.01234), "0.0123");
         assert_eq!(num(250.0), "250");
+        assert_eq!(num(41.06), "41.1");
+        assert_eq!(num(1.3297), "1.33");
+        assert_eq!(num(0.987), "0.987");
     }
 
     #[test]

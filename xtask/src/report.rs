@@ -8,8 +8,8 @@
 //! holds the digest of every input and the page count; the suite's check compares them, so a
 //! PDF that is stale against its sources, or longer than two pages, fails the suite.
 
-use crate::apt;
 use crate::util::{out_dir, repo_root, run, step};
+use crate::{apt, bench};
 use anyhow::{bail, ensure, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -478,8 +478,8 @@ impl Sources {
                 chart(&self.bench, &png)?;
                 format!("![]({}){{.chart}}", png.display())
             }
-            ["mbps", id] => sig3(self.mbps(id)?),
-            ["ratio", a, b] => format!("{}×", sig3(self.mbps(a)? / self.mbps(b)?)),
+            ["mbps", id] => bench::num(self.mbps(id)?),
+            ["ratio", a, b] => format!("{}×", bench::num(self.mbps(a)? / self.mbps(b)?)),
             ["percent", a, b] => format!("{:.0} %", 100.0 * self.mbps(a)? / self.mbps(b)?),
             ["bench", key] => self.bench["setup"][key]
                 .as_str()
@@ -559,19 +559,6 @@ impl Sources {
         }
         out.push_str(rest);
         Ok(out)
-    }
-}
-
-/// Three significant digits, as the benchmark's table shows them.
-fn sig3(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.0}")
-    } else if x >= 10.0 {
-        format!("{x:.1}")
-    } else if x >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
     }
 }
 
@@ -658,10 +645,6 @@ mod tests {
     fn formats_figures() {
         assert_eq!(thousands(1254115708), "1,254,115,708");
         assert_eq!(thousands(999), "999");
-        assert_eq!(sig3(337.4), "337");
-        assert_eq!(sig3(41.06), "41.1");
-        assert_eq!(sig3(1.3297), "1.33");
-        assert_eq!(sig3(0.987), "0.987");
     }
 
     #[test]
