@@ -159,15 +159,8 @@ pub fn gates(t: &Tree) -> Result<String> {
 /// through registers, by bounce and zero-copy DMA and on the auto path, hw_random, as
 /// `rustdrv-<id>`, beside the C driver's rows of the same ids from the same boot.
 pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
-    const ROWS: &[&str] = &[
-        "ioctl-rand",
-        "ioctl-seed-read",
-        "read-mmio-64k",
-        "read-bounce-64k",
-        "read-zerocopy-1m",
-        "read-dma-1m-glibc",
-        "hwrng-my_rng",
-    ];
+    // The device's rows, the same as the C driver's and the Rust device's (bench.rs).
+    const ROWS: &[&str] = bench::TWIN_ROWS;
     let (t, rc) = run.step("rust-driver");
     ensure!(
         rc == 0,
@@ -179,7 +172,7 @@ pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
         .into_iter()
         .filter(|r| ROWS.contains(&r.id.as_str()))
         .map(|r| bench::Row {
-            id: format!("rustdrv-{}", r.id),
+            id: format!("{}{}", bench::RUST_DRIVER, r.id),
             label: format!("{} [Rust driver]", r.label),
             ..r
         })
