@@ -144,87 +144,99 @@ fn le32(b: &[u8], o: usize) -> u32 {
     u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 
-/// Check a complete command message (`body` is what follows the header): `Err((errno,
-/// why))` if the crate must not see it.
-pub fn check(h: &Header, body: &[u8], nfds: usize) -> Result<(), (i32, String)> {
-    let exact = |n: usize| {
-        if body.len() == n {
-            Ok(())
-        } else {
-            Err((
-                libc::EINVAL,
-                format!("{} bytes of payload, expected {n}", body.len()),
-            ))
-        }
-    };
-    let fds = |max: usize| {
-        if nfds <= max {
-            Ok(())
-        } else {
-            Err((
-                libc::EINVAL,
-                format!("{nfds} file descriptors, at most {max} allowed"),
-            ))
-        }
-    };
-    let region = |index: u32| {
-        if index < VFIO_PCI_NUM_REGIONS {
-            Ok(())
-        } else {
-            Err((libc::EINVAL, format!("no region {index}")))
-        }
-    };
+/// The result of a check: `Err((errno, why))` for a message the crate must not see.
+pub type Checked = Result<(), (i32, String)>;
+
+fn exact(body: &[u8], n: usize) -> Checked {
+    if body.len() == n {
+        Ok(())
+    } else {
+        Err((
+            libc::EINVAL,
+            format!("{} bytes of payload, expected {n}", body.len()),
+        ))
+    }
+}
+
+fn fds(nfds: usize, max: usize) -> Checked {
+    if nfds <= max {
+        Ok(())
+    } else {
+        Err((
+            libc::EINVAL,
+            format!("{nfds} file descriptors, at most {max} allowed"),
+        ))
+    }
+}
+
+fn region(index: u32) -> Checked {
+    if index < VFIO_PCI_NUM_REGIONS {
+        Ok(())
+    } else {
+        Err((libc::EINVAL, format!("no region {index}")))
+    }
+}
+
+fn check_version(body: &[u8]) -> Checked {
+    if body.len() < 5 {
+        return Err((libc::EINVAL, "VERSION without capabilities".into()));
+    }
+    let data = &body[4..];
+    if data.len() > MAX_VERSION_DATA {
+        return Err((libc::E2BIG, "VERSION capabilities too long".into()));
+    }
+    if data.iter().position(|&b| b == 0) != Some(data.len() - 1) {
+        return Err((
+            libc::EINVAL,
+            "VERSION capabilities not one NUL-terminated string".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_region_read(body: &[u8]) -> Checked {
+    exact(body, 16)?;
+    region(le32(body, 8))?;
+    let count = le32(body, 12) as usize;
+    if count > MAX_ACCESS {
+        return Err((libc::EINVAL, format!("REGION_READ of {count} bytes")));
+    }
+    Ok(())
+}
+
+fn check_region_write(body: &[u8]) -> Checked {
+    if body.len() < 16 {
+        return Err((libc::EINVAL, "REGION_WRITE shorter than its header".into()));
+    }
+    // The crate refuses a bad region index before it reads the data, which would leave the
+    // data in the stream: refuse it here.
+    region(le32(body, 8))?;
+    let count = le32(body, 12) as usize;
+    if count != body.len() - 16 || count > MAX_ACCESS {
+        return Err((
+            libc::EINVAL,
+            format!(
+                "REGION_WRITE count {count} with {} bytes of data",
+                body.len() - 16
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a complete command message (`body` is what follows the header, `nfds` the file
+/// descriptors that came with it).
+pub fn check(h: &Header, body: &[u8], nfds: usize) -> Checked {
     match h.command {
-        cmd::VERSION => {
-            if body.len() < 5 {
-                return Err((libc::EINVAL, "VERSION without capabilities".into()));
-            }
-            let data = &body[4..];
-            if data.len() > MAX_VERSION_DATA {
-                return Err((libc::E2BIG, "VERSION capabilities too long".into()));
-            }
-            if data.iter().position(|&b| b == 0) != Some(data.len() - 1) {
-                return Err((
-                    libc::EINVAL,
-                    "VERSION capabilities not one NUL-terminated string".into(),
-                ));
-            }
-            fds(0)
-        }
-        cmd::DMA_MAP => exact(32).and(fds(1)),
-        cmd::DMA_UNMAP => exact(24).and(fds(0)),
-        cmd::DEVICE_GET_INFO | cmd::DEVICE_GET_IRQ_INFO => exact(16).and(fds(0)),
-        cmd::DEVICE_GET_REGION_INFO => exact(32).and(fds(0)),
-        cmd::DEVICE_SET_IRQS => exact(20).and(fds(MAX_FDS)),
-        cmd::REGION_READ => {
-            exact(16)?;
-            region(le32(body, 8))?;
-            let count = le32(body, 12) as usize;
-            if count > MAX_ACCESS {
-                return Err((libc::EINVAL, format!("REGION_READ of {count} bytes")));
-            }
-            fds(0)
-        }
-        cmd::REGION_WRITE => {
-            if body.len() < 16 {
-                return Err((libc::EINVAL, "REGION_WRITE shorter than its header".into()));
-            }
-            // The crate refuses a bad region index before it reads the data, which would
-            // leave the data in the stream: refuse it here.
-            region(le32(body, 8))?;
-            let count = le32(body, 12) as usize;
-            if count != body.len() - 16 || count > MAX_ACCESS {
-                return Err((
-                    libc::EINVAL,
-                    format!(
-                        "REGION_WRITE count {count} with {} bytes of data",
-                        body.len() - 16
-                    ),
-                ));
-            }
-            fds(0)
-        }
-        cmd::DEVICE_RESET => exact(0).and(fds(0)),
+        cmd::VERSION => check_version(body).and(fds(nfds, 0)),
+        cmd::DMA_MAP => exact(body, 32).and(fds(nfds, 1)),
+        cmd::DMA_UNMAP => exact(body, 24).and(fds(nfds, 0)),
+        cmd::DEVICE_GET_INFO | cmd::DEVICE_GET_IRQ_INFO => exact(body, 16).and(fds(nfds, 0)),
+        cmd::DEVICE_GET_REGION_INFO => exact(body, 32).and(fds(nfds, 0)),
+        cmd::DEVICE_SET_IRQS => exact(body, 20).and(fds(nfds, MAX_FDS)),
+        cmd::REGION_READ => check_region_read(body).and(fds(nfds, 0)),
+        cmd::REGION_WRITE => check_region_write(body).and(fds(nfds, 0)),
+        cmd::DEVICE_RESET => exact(body, 0).and(fds(nfds, 0)),
         c @ (cmd::GET_REGION_IO_FDS | 11 | 12 | 14) => {
             Err((libc::ENOTSUP, format!("command {c} not supported")))
         }

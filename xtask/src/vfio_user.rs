@@ -183,15 +183,26 @@ impl Servers {
             s.sockets.push(socket);
             s.logs.push(log);
         }
-        // QEMU exits at once if a socket is not there yet. The server replaces a stale
-        // socket file left by a killed run, so wait for one that accepts a connection.
+        s.wait_listening()?;
+        step(&format!(
+            "Rust device: {n} vfio-user server(s), sockets in {}, logs in {}",
+            sock_dir.display(),
+            dir.display()
+        ));
+        Ok(s)
+    }
+
+    /// Wait until every server accepts connections. QEMU exits at once if a socket is not
+    /// there yet, and a server replaces a stale socket file left by a killed run, so wait
+    /// for one that accepts a connection.
+    fn wait_listening(&mut self) -> Result<()> {
         let t = Instant::now();
-        for (i, sock) in s.sockets.iter().enumerate() {
+        for (i, sock) in self.sockets.iter().enumerate() {
             while std::os::unix::net::UnixStream::connect(sock).is_err() {
-                if let Some(st) = s.children[i].try_wait()? {
+                if let Some(st) = self.children[i].try_wait()? {
                     bail!(
                         "the Rust device server {i} exited ({st}): {}",
-                        fs::read_to_string(&s.logs[i]).unwrap_or_default().trim()
+                        fs::read_to_string(&self.logs[i]).unwrap_or_default().trim()
                     );
                 }
                 ensure!(
@@ -202,12 +213,7 @@ impl Servers {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        step(&format!(
-            "Rust device: {n} vfio-user server(s), sockets in {}, logs in {}",
-            sock_dir.display(),
-            dir.display()
-        ));
-        Ok(s)
+        Ok(())
     }
 
     /// The VM with these servers' devices instead of QEMU's own my_rng: its RAM shared
