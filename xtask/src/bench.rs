@@ -229,6 +229,8 @@ pub enum Status {
     Short,
     /// A row has no number.
     NotMeasured,
+    /// A row was skipped (the driver lacks the attribute it needs).
+    Skipped,
     /// The Rust device on a row that reads a register per call: the round-trip goal
     /// stands for it (the ratio is shown, not judged).
     RoundTrip,
@@ -248,6 +250,7 @@ impl Status {
             Status::Met => "met",
             Status::Short => "short",
             Status::NotMeasured => "not measured",
+            Status::Skipped => "skipped",
             Status::RoundTrip => "round trip",
         }
     }
@@ -286,10 +289,24 @@ fn figures(
         .filter(|(_, v)| v.is_none())
         .map(|(id, _)| *id)
         .collect();
+    let skip = missing.iter().find_map(|id| {
+        let r = rated.iter().find(|r| r.row.id == *id)?;
+        r.row
+            .skipped
+            .as_deref()
+            .map(|why| format!("{id} skipped: {why}"))
+    });
+    let (status, detail) = match skip {
+        Some(why) => (Status::Skipped, why),
+        None => (
+            Status::NotMeasured,
+            format!("no number for {}", missing.join(", ")),
+        ),
+    };
     Err(Verdict {
         goal: goal.into(),
-        status: Status::NotMeasured,
-        detail: format!("no number for {}", missing.join(", ")),
+        status,
+        detail,
         twin: None,
         ratio: None,
     })
@@ -795,9 +812,11 @@ fn draw_bars<'a, 'b: 'a>(
         );
         bar.set_margin(4, 4, 0, 0);
         chart.draw_series(std::iter::once(bar))?;
-        let note = match b.rated.x_seed {
-            Some(x) => format!("{} MB/s  ({}× seed)", num(v), num(x)),
-            None => format!("{} MB/s", num(v)),
+        let note = match (b.rated.x_seed, b.rated.calls_per_s) {
+            (Some(x), _) => format!("{} MB/s  ({}× seed)", num(v), num(x)),
+            // The host's rows: what they measure is time per round trip.
+            (None, Some(c)) if b.rated.row.is_host() => format!("{} µs per call", num(1e6 / c)),
+            (None, _) => format!("{} MB/s", num(v)),
         };
         chart.draw_series(std::iter::once(Text::new(
             note,
@@ -1314,6 +1333,11 @@ mod tests {
         rows[7] = skipped("rust-ioctl-rand-mmio");
         let v = twin_goals(&rate(&rows));
         assert_eq!(get(&v, "ioctl-rand", "Rust device").0, Status::RoundTrip);
+        assert_eq!(get(&v, "ioctl-rand-mmio", "Rust device").0, Status::Skipped);
+        assert_eq!(
+            get(&v, "ioctl-rand-mmio", "Rust driver").0,
+            Status::NotMeasured
+        );
         let t = v.iter().find(|v| v.twin.is_some()).unwrap();
         assert_eq!(t.twin, Some(("ioctl-rand".to_string(), "Rust driver")));
     }
@@ -1349,6 +1373,10 @@ mod tests {
         assert!(md.contains("- **not measured**: hw_random my_rng"));
         assert!(
             md.contains("| `ioctl-rand` | not measured | 25.0× short |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `ioctl-rand-mmio` | skipped | skipped |"),
             "{md}"
         );
         assert!(md.contains("under TCG, QEMU 10.2.2, guest Linux 7.3.4"));
