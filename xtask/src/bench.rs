@@ -879,9 +879,18 @@ fn bar_color(b: &Bar<'_>) -> plotters::style::RGBColor {
 fn driver_defines(row: &str, attr: &str) -> Result<bool> {
     let root = repo_root();
     let files: Vec<PathBuf> = if row.starts_with(RUST_DRIVER) {
-        fs::read_dir(root.join("linux/rust/drivers/misc"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect()
+        // Its files, and those of its module directory (my_rng_rust/) when it has one.
+        let mut v = Vec::new();
+        for dir in [
+            "linux/rust/drivers/misc",
+            "linux/rust/drivers/misc/my_rng_rust",
+        ] {
+            if let Ok(entries) = fs::read_dir(root.join(dir)) {
+                v.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        }
+        v.retain(|p| p.is_file());
+        v
     } else {
         vec![root.join("linux/c/drivers/misc/my-rng.c")]
     };
