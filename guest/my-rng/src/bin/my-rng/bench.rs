@@ -293,7 +293,7 @@ fn no_setup<'a>() -> Setup<'a> {
     Box::new(|| Ok(()))
 }
 
-/// RAND or RAND64 (`bits`) with the driver's ioctl path set to `path`.
+/// RAND or RAND64 (`bits`) with the driver's ioctl path set to `path`, from a fresh seed.
 fn ioctl_row<'a>(sys: &'a System<'a>, bits: u32, path: &'static str) -> Row<'a> {
     let dev = sys.dev;
     let (name, size) = if bits == 32 {
@@ -317,7 +317,13 @@ fn ioctl_row<'a>(sys: &'a System<'a>, bits: u32, path: &'static str) -> Row<'a> 
         id,
         format!("ioctl {} ({size} B){label}", name.to_uppercase()),
         size,
-        Box::new(move || sys.ioctl_path(path)),
+        Box::new(move || {
+            sys.ioctl_path(path)?;
+            // SEED empties the driver's stash (if it has one): words it fetched before would
+            // otherwise serve the first calls on the register path, and every row starts from
+            // the same state.
+            Ok(dev.seed(1).map_err(|e| e.to_string())?)
+        }),
         op,
     )
 }
@@ -675,7 +681,7 @@ pub fn run(
     } else {
         writeln!(
             out,
-            "note: SEED_READ and the algorithm rows reseeded the device; seed it again before relying on a sequence"
+            "note: the RAND, SEED_READ and algorithm rows reseeded the device; seed it again before relying on a sequence"
         )?;
     }
     if results.iter().all(|m| m.calls == 0) {
@@ -877,6 +883,16 @@ mod tests {
             assert!(calls.contains(&format!("SET_ALGO {alg}")), "{calls:?}");
         }
         assert_eq!(calls.last().unwrap(), "GET_ALGO");
+        // Each RAND/RAND64 row seeds first (a stash left by earlier rows is dropped):
+        // SEED right before the row's first RAND.
+        let first_rand = calls.iter().position(|c| c == "RAND").unwrap();
+        assert_eq!(calls[first_rand - 1], "SEED 0x1", "{calls:?}");
+        let seeds_before_seed_read = calls
+            .iter()
+            .take_while(|c| !c.starts_with("SEED_READ"))
+            .filter(|c| *c == "SEED 0x1")
+            .count();
+        assert_eq!(seeds_before_seed_read, 4, "{calls:?}");
     }
 
     #[test]
