@@ -75,8 +75,14 @@ impl PathAttr {
     /// Select `path`, which must be accepted.
     pub(super) fn set(&self, path: &str) -> TestResult {
         self.write(path).map_err(|e| {
+            // sysfs refuses to create a missing attribute with EACCES: say what is wrong.
+            let missing = if self.file.exists() {
+                ""
+            } else {
+                " (the driver has no such attribute)"
+            };
             format!(
-                "writing {path:?} to {}: {}",
+                "writing {path:?} to {}: {}{missing}",
                 self.file.display(),
                 errno_name(e)
             )
