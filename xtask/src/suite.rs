@@ -194,14 +194,14 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         start: Instant::now(),
         only: only.to_vec(),
         debug: None,
-        scale: if full {
-            reliability::Scale::FULL
-        } else {
-            reliability::Scale::CI
-        },
+        scale: reliability::Scale::pick(full)?,
         record: vec![
             format!("# date: {}", crate::bench::today()),
-            format!("# scale: {}", if full { "full" } else { "ci" }),
+            // A changed cycle count is neither scale: `report --record` keeps no such run.
+            match std::env::var("MY_RNG_HOTPLUG_CYCLES") {
+                Ok(n) => format!("# scale: hotplug_cycles={n}"),
+                Err(_) => format!("# scale: {}", if full { "full" } else { "ci" }),
+            },
             format!(
                 "# stages: {}",
                 if only.is_empty() {
@@ -322,7 +322,7 @@ fn host(s: &mut Suite) -> Result<()> {
 /// qtests against the same binary, checkpatch.
 fn device(s: &mut Suite) -> Option<qemu::Tree> {
     let q = s.build("QEMU build with my_rng", qemu::build, |t| {
-        format!("QEMU {}", t.version)
+        format!("QEMU {} with qemu/fixes/ ({})", t.version, t.label)
     });
     if !s.wants("device") {
         return q;
