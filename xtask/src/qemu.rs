@@ -548,3 +548,34 @@ fn checkpatch_failed(out: &std::process::Output) -> bool {
     }
     !out.status.success()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_are_keyed_by_their_fixes() {
+        let dir = std::env::temp_dir().join(format!("xtask-fixes-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("0001-x.patch");
+        fs::write(&p, "+++ b/a.c\n+one\n").unwrap();
+        let fixes = vec![p.clone()];
+        assert_eq!(
+            tree_name("10.2.2", Flavour::Stock, &fixes).unwrap(),
+            "qemu-10.2.2"
+        );
+        let a = tree_name("10.2.2", Flavour::Fixed, &fixes).unwrap();
+        assert!(a.starts_with("qemu-10.2.2-fixes-") && a.len() == 26, "{a}");
+        fs::write(&p, "+++ b/a.c\n+two\n").unwrap();
+        assert_ne!(tree_name("10.2.2", Flavour::Fixed, &fixes).unwrap(), a);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_fixes_stay_out_of_the_deliverable() {
+        let fixes = fixes().unwrap();
+        assert!(!fixes.is_empty());
+        let c = component().unwrap();
+        assert!(c.new_files.iter().all(|(rel, _)| !rel.starts_with("fixes")));
+    }
+}
