@@ -185,7 +185,7 @@ enum Repro {
     /// the stable device's accesses counted where they land (qemu/fixes/README.md)
     UnplugRace {
         /// stock: QEMU without qemu/fixes/ (must show the race); fixed: the project's build
-        /// (must show none)
+        /// (must show none); detect: fixed, and counts what stock would have misdirected
         #[arg(long, value_enum, default_value = "stock")]
         qemu: qemu::Flavour,
         /// Memory map changes (decoding toggles of the other device)

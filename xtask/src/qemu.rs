@@ -59,6 +59,9 @@ fn configure_flags() -> Vec<&'static str> {
 pub enum Flavour {
     Fixed,
     Stock,
+    /// Test only: fixed, plus qemu/fixes/detect/, which prints each I/O access that stock
+    /// QEMU would have sent to another region.
+    Detect,
 }
 
 /// The fixes for QEMU, applied in name order to the work tree before the device files: small
@@ -66,7 +69,12 @@ pub enum Flavour {
 /// They are not part of the deliverable patch ([`component`] takes only hw/, include/,
 /// tests/ and docs/).
 pub fn fixes() -> Result<Vec<PathBuf>> {
-    let dir = repo_root().join("qemu/fixes");
+    patches_in("qemu/fixes")
+}
+
+/// The `*.patch` files of the repository's folder `rel`, in name order.
+fn patches_in(rel: &str) -> Result<Vec<PathBuf>> {
+    let dir = repo_root().join(rel);
     let mut v: Vec<PathBuf> = fs::read_dir(&dir)
         .with_context(|| dir.display().to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -209,6 +217,7 @@ pub fn prepare(versions: &[&str], flavour: Flavour) -> Result<Tree> {
     let fixes = match flavour {
         Flavour::Fixed => fixes()?,
         Flavour::Stock => Vec::new(),
+        Flavour::Detect => [fixes()?, patches_in("qemu/fixes/detect")?].concat(),
     };
     let label = tree_name(&version, flavour, &fixes)?;
     let root = cache_dir().join(&label);
@@ -304,7 +313,7 @@ pub fn build_flavour(flavour: Flavour) -> Result<Tree> {
         &["qemu-system-x86_64", "tests/qtest/my-rng-test"],
         "qemu-system-x86_64 and my-rng-test",
     )?;
-    if flavour == Flavour::Stock {
+    if flavour != Flavour::Fixed {
         return Ok(t);
     }
     let fixes: Vec<String> = fixes()?
@@ -520,7 +529,7 @@ pub fn checkpatch() -> Result<usize> {
         .context("running QEMU checkpatch")?;
     let mut bad = checkpatch_failed(&out);
     // The fixes are patches to QEMU's own files: checkpatch reads them as patches.
-    let fixes = fixes()?;
+    let fixes = [fixes()?, patches_in("qemu/fixes/detect")?].concat();
     for f in &fixes {
         let out = Command::new("perl")
             .arg(tree.join("scripts/checkpatch.pl"))
