@@ -197,9 +197,9 @@ enum Repro {
         /// Largest gap between two accesses, spin-loop iterations
         #[arg(long, default_value_t = 20_000)]
         gap: u64,
-        /// Without the busy host thread
-        #[arg(long)]
-        no_busy: bool,
+        /// Host threads kept spinning during the run (0: an idle host)
+        #[arg(long, default_value_t = 1)]
+        busy: u32,
     },
 }
 
@@ -284,14 +284,14 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                     toggles,
                     time,
                     gap,
-                    no_busy,
+                    busy,
                 },
         } => repro::main(&repro::Options {
             qemu,
             toggles,
             time,
             gap,
-            busy: !no_busy,
+            busy,
         }),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;

@@ -2,7 +2,7 @@
 //! stage's rare stable-device failures (qemu/fixes/README.md), on stock QEMU or on the
 //! project's fixed build, in minutes.
 //!
-//! The guest (`my-rng-stress race`, plain guest kernel, 2 vCPUs under TCG) toggles the memory
+//! The guest (`my-rng-stress race`, the debug kernel, 2 vCPUs under TCG) toggles the memory
 //! decoding of the second device, its BAR moved below the stable device's, from one vCPU, so
 //! each toggle shifts the stable device's section index; the other vCPU writes SEED and reads
 //! RNG on the stable device's BAR one access at a time and checks every word against the
@@ -29,7 +29,8 @@ pub struct Options {
     pub time: u64,
     /// Largest gap between the guest's accesses, spin-loop iterations.
     pub gap: u64,
-    pub busy: bool,
+    /// Host threads kept spinning during the run.
+    pub busy: u32,
 }
 
 /// The figures of one run.
@@ -44,27 +45,31 @@ pub struct Outcome {
     pub seconds: u64,
 }
 
-/// A host thread spinning until dropped: one core's worth of load.
-struct Busy(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+/// Host threads spinning until dropped: `n` cores' worth of load.
+struct Busy(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
 
 impl Busy {
-    fn start() -> Busy {
+    fn start(n: u32) -> Busy {
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let h = std::thread::spawn(move || {
-            let mut x = 0u64;
-            while !s.load(Ordering::Relaxed) {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        });
-        Busy(stop, Some(h))
+        let threads = (0..n)
+            .map(|_| {
+                let s = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !s.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        Busy(stop, threads)
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
-        if let Some(h) = self.1.take() {
+        for h in self.1.drain(..) {
             let _ = h.join();
         }
     }
@@ -103,7 +108,9 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
     apt::ensure_host_packages()?;
     kernel::check_rustc()?;
     let q = qemu::build_flavour(o.qemu)?;
-    let k = kernel::build_variant(kernel::Variant::Guest)?;
+    // The debug kernel: it has ACPI, so both vCPUs come up (the plain guest kernel brings up
+    // one, and one vCPU cannot race with itself); it is also the hot-unplug stage's kernel.
+    let k = kernel::build_variant(kernel::Variant::Debug)?;
     let g = guest::build()?;
     let mut vm = run::vm_of(&q, &k, &g, &[])?;
     let trace = out_dir().join(format!("race-{}-ioapic.log", name(o.qemu)));
@@ -120,10 +127,9 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
         q.label,
         o.toggles,
         o.time,
-        if o.busy {
-            ", one host core kept busy"
-        } else {
-            ""
+        match o.busy {
+            0 => String::new(),
+            n => format!(", {n} host thread(s) kept busy"),
         }
     ));
     let b = vm::Boot::new("race", Duration::from_secs(o.time + 300))
@@ -131,7 +137,7 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
         .append(&format!("MYRNG_TOGGLES={}", o.toggles))
         .append(&format!("MYRNG_SECONDS={}", o.time))
         .append(&format!("MYRNG_GAP={}", o.gap));
-    let busy = o.busy.then(Busy::start);
+    let busy = Busy::start(o.busy);
     // The race is TCG's: no KVM probe.
     let r = vm.boot(vm::Accel::Tcg, &b);
     drop(busy);

@@ -151,13 +151,23 @@ fn setup(o: &Options) -> Result<(*mut u32, fs::File), String> {
     Ok((bar, cfg))
 }
 
-fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
-    unsafe {
+/// Pins this thread to `cpu` (the two sides must run on different vCPUs: a vCPU's own map
+/// changes are flushed before its next instruction); prints where it runs.
+fn pin(cpu: usize, who: &str) {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread; sched_getcpu has no
+    // arguments.
+    let (rc, now) = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        (rc, libc::sched_getcpu())
+    };
+    let err = if rc == 0 {
+        String::new()
+    } else {
+        format!(" (pinning failed: {})", std::io::Error::last_os_error())
+    };
+    println!("race: {who} on vCPU {now}{err}");
 }
 
 pub fn run(o: &Options) -> bool {
@@ -178,6 +188,12 @@ pub fn run(o: &Options) -> bool {
             return false;
         }
     };
+    // One vCPU cannot race with itself: its own map changes are flushed before it goes on.
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    if !online.trim().contains(['-', ',']) {
+        println!("race: needs two online vCPUs, has {:?}", online.trim());
+        return false;
+    }
     let (bar, cfg) = match setup(o) {
         Ok(s) => s,
         Err(e) => {
@@ -215,7 +231,7 @@ pub fn run(o: &Options) -> bool {
 /// The first vCPU: toggles the decoding until the count or the time limit; returns the
 /// toggles done and the config writes that failed.
 fn toggle(cfg: &fs::File, o: &Options, stop: &AtomicBool) -> (u64, u64) {
-    pin(0);
+    pin(0, "toggler");
     let end = Instant::now() + o.limit;
     let (mut done, mut errors) = (0u64, 0u64);
     while done < o.toggles && Instant::now() < end && !stop.load(Ordering::Relaxed) {
@@ -243,7 +259,7 @@ fn gap(rng: &mut Prng, max: u64) {
 
 /// The second vCPU: batches of one SEED write and `READS` RNG reads with gaps, each checked.
 fn accesses(bar: *mut u32, want: &[u64], max_gap: u64, stop: &AtomicBool, c: &Counts) {
-    pin(1);
+    pin(1, "accesses");
     let mut rng = Prng::new(0x7261_6365);
     let mut got = [0u32; READS];
     let mut shown = 0;
