@@ -467,6 +467,37 @@ mod tests {
     }
 
     #[test]
+    fn by_hand_verdicts() {
+        let done = json!({ "status": "completed", "vfio": { "transferred": 0 } });
+        let step = |words: u64, divergent: u64, errors: u64| {
+            let line = format!(
+                "@@RESULT migrate rounds=3 words={words} divergent={divergent} errors={errors}\n"
+            );
+            (line, 1)
+        };
+        // Today's QEMU: completed, the stream lost.
+        let lost = ByHand {
+            status: Ok(done.clone()),
+            step: step(900, 12, 0),
+        };
+        assert!(lost.check().unwrap().contains("state was lost"));
+        // The day QEMU carries the state: the test fails and says so.
+        let kept = ByHand {
+            status: Ok(done),
+            step: step(900, 0, 0),
+        };
+        let e = kept.check().unwrap_err().to_string();
+        assert!(e.contains("QEMU now carries"), "{e}");
+        // The day QEMU blocks it.
+        let blocked = ByHand {
+            status: Err("migration 1: failed".into()),
+            step: step(0, 0, 0),
+        };
+        let e = blocked.check().unwrap_err().to_string();
+        assert!(e.contains("no longer completes"), "{e}");
+    }
+
+    #[test]
     fn first_dma_event_is_found() {
         let dir = std::env::temp_dir().join(format!("xtask-mig-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
