@@ -115,6 +115,8 @@ struct Start<'a> {
     accel: vm::Accel,
     /// The guest's reading window (MYRNG_SECONDS of the `migrate` mode).
     guest_seconds: u64,
+    /// Guest RAM (`-m`): a Rust-device VM's must match its shared memory backend's size.
+    memory: &'static str,
     /// The stream socket to listen on (a destination), if any.
     incoming: Option<PathBuf>,
     /// Where the device's DMA trace goes, if anywhere.
@@ -127,7 +129,7 @@ impl Start<'_> {
         let qmp = socket(&format!("qmp-{name}"));
         let _ = fs::remove_file(&qmp);
         let b = vm::Boot::new("migrate", BOOT_LIMIT)
-            .memory("256M")
+            .memory(self.memory)
             .qmp(&qmp)
             .append(&format!("MYRNG_SECONDS={}", self.guest_seconds));
         let mut cmd = self.vm.command(self.accel, &b);
@@ -190,6 +192,7 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
             vm,
             accel,
             guest_seconds: GUEST_SECONDS,
+            memory: "256M",
             incoming: (i > 0).then(|| stream(i)),
             trace: Some(trace(i)),
         }
@@ -304,11 +307,16 @@ pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
         vm,
         accel,
         guest_seconds: BY_HAND_SECONDS,
+        memory: crate::vfio_user::GUEST_RAM,
         incoming,
         trace: None,
     };
     let mut log = String::new();
-    let mut src = start(&src_vm, None).spawn("rust-src", &tx, &mut children)?;
+    // QEMU's own complaint, if it did not start, says more than the refused QMP socket.
+    let said = |rx: &mpsc::Receiver<String>| rx.try_iter().collect::<Vec<_>>().join(" | ");
+    let mut src = start(&src_vm, None)
+        .spawn("rust-src", &tx, &mut children)
+        .with_context(|| format!("the source QEMU: {}", said(&rx)))?;
     wait_line(&rx, &mut log, "@@MIG ready", BOOT_LIMIT)?;
     let begin = Instant::now();
     while begin.elapsed() < BY_HAND_AT {
@@ -317,7 +325,9 @@ pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
             log.push('\n');
         }
     }
-    let _dst = start(&dst_vm, Some(stream.clone())).spawn("rust-dst", &tx, &mut children)?;
+    let _dst = start(&dst_vm, Some(stream.clone()))
+        .spawn("rust-dst", &tx, &mut children)
+        .with_context(|| format!("the destination QEMU: {}", said(&rx)))?;
     let status = migrate(&mut src, &stream, 1)
         .map(|(_, st)| st)
         .map_err(|e| format!("{e:#}"));
