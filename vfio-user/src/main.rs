@@ -30,7 +30,8 @@ use my_rng_vfio_user::seccomp;
         server. QEMU's vfio-user client has no migration support and registers no migration \
         blocker, so a migration completes while the device's state (algorithm, seed, \
         generator position, DMA in flight) stays in this process; the destination's server \
-        starts from power-on and the guest's seeded streams restart without any error. A VM \
+        starts from power-on and the guest's seeded streams do not continue, with no error \
+        from QEMU. A VM \
         that must migrate uses QEMU's in-process device (-device my_rng) instead; otherwise \
         restart the VM where it should run and reseed. See vfio-user/README.md."
 )]

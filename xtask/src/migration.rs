@@ -96,7 +96,8 @@ pub const VFIO_USER_REFUSAL: &str = "this VM's my_rng device is served over vfio
      (my-rng-vfio-user): QEMU's vfio-user client has no migration support and registers no \
      migration blocker, so the migration would complete and the device's state (algorithm, \
      seed, generator position, a DMA command in flight) would be lost: the guest's seeded \
-     streams would restart on the destination without any error. Migrate a VM with the \
+     streams would not continue on the destination, with no error from QEMU. Migrate a VM \
+     with the \
      in-QEMU device (-device my_rng) instead, or stop the device's users and reseed after \
      restarting the VM";
 
