@@ -1,9 +1,12 @@
 //! Applies a component (qemu/ or linux/) to an upstream source tree.
 //!
 //! A component declares its edits of existing upstream files in `integration.txt`, one per line:
-//! `<path in tree>\t<mode>\t<snippet path>` with mode `top`, `after:<exact line>` or
-//! `before:<exact line>`. Whole new files are copied to the same relative path. The same
-//! computed change set feeds the build trees and the deliverable patches, so they cannot drift.
+//! `<path in tree>\t<mode>\t<snippet path>[\tlead=<n>]` with mode `top`, `after:<exact line>`
+//! or `before:<exact line>`. `lead=<n>` keeps only n context lines above the edit in the
+//! deliverable patch, for an anchor whose lines above differ between the trees the patch must
+//! apply to (the build trees are not affected). Whole new files are copied to the same relative
+//! path. The same computed change set feeds the build trees and the deliverable patches, so they
+//! cannot drift.
 
 use crate::util::{read, write_if_changed};
 use anyhow::{bail, Context, Result};
@@ -17,6 +20,8 @@ pub struct Change {
     /// Upstream content; `None` for a file the component adds.
     pub original: Option<String>,
     pub modified: String,
+    /// Context lines the deliverable patch keeps above each hunk (`lead=<n>`); `None`: diff's.
+    pub lead: Option<usize>,
 }
 
 /// A component: where its files live and which of them are new upstream files.
@@ -43,6 +48,13 @@ fn parse_mode(s: &str) -> Result<Mode> {
     } else {
         bail!("unknown insertion mode `{s}` (expected top, after:<line>, before:<line>)")
     }
+}
+
+/// The optional fourth field: `lead=<n>`.
+fn parse_lead(s: &str) -> Result<usize> {
+    s.strip_prefix("lead=")
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unknown option `{s}` (expected lead=<lines>)"))
 }
 
 /// Inserts `snippet` into `text` as `mode` says; errors if the anchor line is missing.
@@ -99,13 +111,14 @@ impl Component {
                 continue;
             }
             let f: Vec<&str> = line.split('\t').collect();
-            if f.len() != 3 {
+            if !(3..=4).contains(&f.len()) {
                 bail!(
-                    "{}:{}: expected 3 tab-separated fields",
+                    "{}:{}: expected 3 or 4 tab-separated fields",
                     spec.display(),
                     n + 1
                 );
             }
+            let lead = f.get(3).map(|o| parse_lead(o)).transpose()?;
             let mode = parse_mode(f[1])?;
             let snippet = read(&self.dir.join(f[2]))?;
             let pos = edited.iter().position(|c| c.path == f[0]);
@@ -117,11 +130,13 @@ impl Component {
                         path: f[0].to_string(),
                         original: Some(upstream.clone()),
                         modified: upstream,
+                        lead: None,
                     });
                     edited.len() - 1
                 }
             };
             let c = &mut edited[idx];
+            c.lead = lead.or(c.lead);
             c.modified = insert(&c.modified, &mode, &snippet)
                 .with_context(|| format!("{}:{}: {}", spec.display(), n + 1, f[0]))?;
         }
@@ -133,6 +148,7 @@ impl Component {
                 path: path.clone(),
                 original: None,
                 modified: read(src)?,
+                lead: None,
             });
         }
         edited.sort_by(|a, b| a.path.cmp(&b.path));
@@ -220,6 +236,13 @@ mod tests {
             insert("a\na\n", &Mode::After("a".into()), "x").unwrap(),
             "a\nx\na\n"
         );
+    }
+
+    #[test]
+    fn lead_option_parses() {
+        assert_eq!(parse_lead("lead=0").unwrap(), 0);
+        assert!(parse_lead("lead=x").is_err());
+        assert!(parse_lead("context=1").is_err());
     }
 
     #[test]

@@ -25,8 +25,10 @@ pub const RUST_SRC_VERSION: &str = "1.95.0+dfsg1-2~bpo13+1";
 pub const RUSTC_VERSION: &str = "1.95.0";
 pub const BINDGEN_VERSION: &str = "0.72.1";
 pub const LLVM: &str = "LLVM=-19";
-/// The older kernel the patch must also apply to (only the touched folders are extracted).
-pub const OLD_SOURCE: &str = "linux-source-6.1";
+/// Bookworm's kernel sources the patch must also apply to, besides the 7.3 tree: 6.1, below
+/// the 6.6.4 target, and 6.12, the reachable tree closest above it (only the parts the patch
+/// touches are extracted, see [`partial_tree`]).
+pub const CHECK_SOURCES: &[&str] = &["linux-source-6.1", "linux-source-6.12"];
 
 /// Which kernel configuration: both are built from the one work tree, each into its own
 /// output folder (`make O=`), so the source is extracted and patched once.
@@ -117,12 +119,13 @@ impl Tree {
     }
 }
 
-/// The linux/ component: integration.txt edits plus the driver and uapi header under linux/c.
+/// The linux/ component: integration.txt edits plus the driver, its uapi header and its
+/// documentation under linux/c.
 pub fn component() -> Result<Component> {
     let dir = repo_root().join("linux");
     let c = dir.join("c");
     let mut new_files = Vec::new();
-    for sub in ["drivers", "include"] {
+    for sub in ["drivers", "include", "Documentation"] {
         if c.join(sub).exists() {
             new_files.extend(files_below(&c, sub)?);
         }
@@ -176,28 +179,45 @@ pub fn pristine() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The folders of Debian's 6.1 source that the patch touches (for the dry run).
-pub fn old_pristine() -> Result<PathBuf> {
-    let dir = cache_dir().join("src").join(OLD_SOURCE);
-    if dir.join(".extracted").exists() {
+/// The parts of a bookworm `linux-source-*` package (`pkg`) that the deliverable's checks read:
+/// the folders the patch touches, the top-level files it edits, the Makefile and checkpatch.
+/// Extracted again whenever that list changes.
+pub fn partial_tree(pkg: &str) -> Result<PathBuf> {
+    let members = partial_members(pkg)?;
+    let dir = cache_dir().join("src").join(pkg);
+    let marker = dir.join(".extracted");
+    if fs::read_to_string(&marker).ok().as_deref() == Some(members.join("\n").as_str()) {
         return Ok(dir);
     }
-    let version = apt::bookworm_newest(OLD_SOURCE)?.version;
-    let deb = apt::download(OLD_SOURCE, &version, &cache_dir().join("dl/linux"))?;
-    step(&format!("Extracting the touched folders of {OLD_SOURCE}"));
+    let version = apt::bookworm_newest(pkg)?.version;
+    let deb = apt::download(pkg, &version, &cache_dir().join("dl/linux"))?;
+    step(&format!(
+        "Extracting the parts of {pkg} {version} the patch touches"
+    ));
     let _ = fs::remove_dir_all(&dir);
-    extract_deb_tarball(
-        &deb,
-        &format!("usr/src/{OLD_SOURCE}.tar.xz"),
-        &dir,
-        &[
-            &format!("{OLD_SOURCE}/drivers/misc/*"),
-            &format!("{OLD_SOURCE}/include/uapi/misc/*"),
-            &format!("{OLD_SOURCE}/Makefile"),
-        ],
-    )?;
-    fs::write(dir.join(".extracted"), "")?;
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    extract_deb_tarball(&deb, &format!("usr/src/{pkg}.tar.xz"), &dir, &refs)?;
+    fs::write(&marker, members.join("\n"))?;
     Ok(dir)
+}
+
+/// The tar members of [`partial_tree`]: `pkg/<folder>/*` for every folder with a touched file,
+/// `pkg/<file>` for a touched top-level file.
+fn partial_members(pkg: &str) -> Result<Vec<String>> {
+    let mut m: Vec<String> = ["Makefile", "scripts/checkpatch.pl", "scripts/spelling.txt"]
+        .iter()
+        .map(|f| format!("{pkg}/{f}"))
+        .collect();
+    m.push(format!("{pkg}/scripts/const_structs.checkpatch"));
+    for c in component()?.changes(&pristine()?)? {
+        m.push(match c.path.rsplit_once('/') {
+            Some((folder, _)) => format!("{pkg}/{folder}/*"),
+            None => format!("{pkg}/{}", c.path),
+        });
+    }
+    m.sort();
+    m.dedup();
+    Ok(m)
 }
 
 /// Fails at once, before any download or build, if the host's rustc is not RUSTC_VERSION.

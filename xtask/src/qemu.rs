@@ -21,6 +21,9 @@ const QTEST_LIMIT: Duration = Duration::from_secs(600);
 pub const MAIN_VERSIONS: &[&str] = &["1:10.2.2+ds-1"];
 pub const COMPAT_VERSIONS: &[&str] = &["1:10.0.13+ds-0+deb13u1"];
 
+/// The device's page in QEMU's manual: spec/my-rng.rst itself, so the two cannot differ.
+pub const SPEC_PAGE: &str = "docs/specs/my-rng.rst";
+
 /// Where bookworm's packages put the firmware QEMU needs (the +ds source has no blobs).
 pub const FIRMWARE_DIRS: &[&str] = &["/usr/share/seabios", "/usr/share/qemu"];
 
@@ -152,10 +155,11 @@ impl Tree {
     }
 }
 
-/// The qemu/ component: integration.txt edits plus the new files under hw/, include/, tests/, docs/.
+/// The qemu/ component: integration.txt edits plus the new files under hw/, include/, tests/,
+/// docs/, and the register specification as QEMU's page for the device, docs/specs/my-rng.rst.
 pub fn component() -> Result<Component> {
     let dir = repo_root().join("qemu");
-    let mut new_files = Vec::new();
+    let mut new_files = vec![(SPEC_PAGE.to_string(), repo_root().join("spec/my-rng.rst"))];
     for sub in ["hw", "include", "tests", "docs"] {
         if dir.join(sub).exists() {
             for (rel, abs) in files_below(&dir, sub)? {
@@ -168,7 +172,7 @@ pub fn component() -> Result<Component> {
     Ok(Component { dir, new_files })
 }
 
-fn upstream_version(debian: &str) -> String {
+pub fn upstream_version(debian: &str) -> String {
     let v = debian.split(':').next_back().unwrap_or(debian);
     v.split('+').next().unwrap_or(v).to_string()
 }

@@ -578,10 +578,11 @@ fn thousands(n: u64) -> String {
 /// Fills the template and renders it; returns the page count.
 fn render(pdf: &Path) -> Result<u32> {
     step("Rendering docs/report.md to docs/report.pdf (pandoc, WeasyPrint)");
-    let sources = Sources::load()?;
-    let md = sources.fill(&fs::read_to_string(docs().join("report.md"))?)?;
+    // Filling the template draws the chart into `work`: it must exist first (a fresh clone).
     let work = out_dir().join("report");
     fs::create_dir_all(&work)?;
+    let sources = Sources::load()?;
+    let md = sources.fill(&fs::read_to_string(docs().join("report.md"))?)?;
     let filled = work.join("report.md");
     fs::write(&filled, md)?;
     let html = work.join("report.html");

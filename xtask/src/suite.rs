@@ -215,7 +215,7 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
     host(&mut s)?;
     let q = device(&mut s);
     if s.wants("patches") {
-        deliverable_patches(&mut s);
+        deliverable_patches(&mut s, q.as_ref());
     }
     let k = driver(&mut s);
     let boots = STAGES[4..].iter().any(|(n, _)| s.wants(n));
@@ -354,32 +354,56 @@ fn device(s: &mut Suite) -> Option<qemu::Tree> {
     q
 }
 
-/// The deliverable patches: current, and applying cleanly to every tree within reach.
-fn deliverable_patches(s: &mut Suite) {
-    s.check("patches up to date", || {
-        patches::generate(&patches::deliverables()?, true)
-            .map(|_| "patches/ matches `cargo xtask patches`".into())
+/// The deliverable patches: current, in the form `git apply` reads, applying with every tool
+/// to every tree within reach, clean for each tree's checkpatch, and their documentation.
+fn deliverable_patches(s: &mut Suite, q: Option<&qemu::Tree>) {
+    s.check(
+        "patches up to date (file headers as diff -urN writes them)",
+        || {
+            patches::generate(&patches::deliverables()?, true)
+                .map(|_| "patches/ matches `cargo xtask patches`".into())
+        },
+    );
+    for vs in [qemu::MAIN_VERSIONS, qemu::COMPAT_VERSIONS] {
+        let v = qemu::upstream_version(vs[0]);
+        s.check(&format!("QEMU patch applies to QEMU {v}"), || {
+            let (_, tree) = qemu::pristine(vs)?;
+            patches::apply_checks(&patches::qemu_patch(), &tree)
+        });
+    }
+    s.check(
+        &format!("Linux patch applies to Linux {}", kernel::SERIES),
+        || patches::apply_checks(&patches::linux_patch(), &kernel::pristine()?),
+    );
+    for pkg in kernel::CHECK_SOURCES {
+        let series = pkg.trim_start_matches("linux-source-");
+        s.check(&format!("Linux patch applies to Linux {series}"), || {
+            patches::apply_checks(&patches::linux_patch(), &kernel::partial_tree(pkg)?)
+        });
+    }
+    s.check("checkpatch of the QEMU patch file (QEMU 10.2)", || {
+        let (_, tree) = qemu::pristine(qemu::MAIN_VERSIONS)?;
+        patches::checkpatch(&patches::qemu_patch(), &tree, &[])
     });
-    s.check("QEMU patch applies", || {
-        let mut done = Vec::new();
-        for vs in [qemu::MAIN_VERSIONS, qemu::COMPAT_VERSIONS] {
-            let (v, tree) = qemu::pristine(vs)?;
-            patches::dry_run(&patches::qemu_patch(), &tree)?;
-            done.push(v);
-        }
-        Ok(format!(
-            "patch -p1 --dry-run clean on QEMU {}",
-            done.join(", ")
-        ))
-    });
-    s.check("Linux patch applies", || {
-        patches::dry_run(&patches::linux_patch(), &kernel::pristine()?)?;
-        patches::dry_run(&patches::linux_patch(), &kernel::old_pristine()?)?;
-        Ok(format!(
-            "patch -p1 --dry-run clean on Linux {} and 6.1",
-            kernel::SERIES
-        ))
-    });
+    s.check(
+        "checkpatch --strict of the Linux patch file (Linux 7.3, 6.12)",
+        || {
+            let a =
+                patches::checkpatch(&patches::linux_patch(), &kernel::pristine()?, &["--strict"])?;
+            let tree = kernel::partial_tree("linux-source-6.12")?;
+            let b = patches::checkpatch(&patches::linux_patch(), &tree, &["--strict"])?;
+            Ok(format!("7.3: {a}; 6.12: {b}"))
+        },
+    );
+    s.check(
+        "QEMU docs page is spec/my-rng.rst",
+        patches::spec_page_is_the_spec,
+    );
+    if let Some(t) = q {
+        s.check("QEMU docs page builds in QEMU's Sphinx setup", || {
+            patches::qemu_docs(t)
+        });
+    }
     s.check(crate::report::CHECK_NAME, crate::report::check);
 }
 
