@@ -24,7 +24,16 @@ use my_rng_vfio_user::seccomp;
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "The my_rng PCI device as a vfio-user server (one device per process)"
+    about = "The my_rng PCI device as a vfio-user server (one device per process)",
+    long_about = "The my_rng PCI device as a vfio-user server (one device per process).\n\n\
+        Not migratable: do not migrate (or savevm/loadvm) a VM whose my_rng is served by this \
+        server. QEMU's vfio-user client has no migration support and registers no migration \
+        blocker, so a migration completes while the device's state (algorithm, seed, \
+        generator position, DMA in flight) stays in this process; the destination's server \
+        starts from power-on and the guest's seeded streams do not continue, with no error \
+        from QEMU. A VM \
+        that must migrate uses QEMU's in-process device (-device my_rng) instead; otherwise \
+        restart the VM where it should run and reseed. See vfio-user/README.md."
 )]
 struct Args {
     /// UNIX socket to listen on (QEMU: -device vfio-user-pci with this socket path). A

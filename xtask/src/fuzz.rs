@@ -46,15 +46,16 @@ pub struct Report {
 /// Builds the fuzzer (once; incremental after) and returns its binary.
 fn build() -> Result<PathBuf> {
     apt::ensure_extra_packages(PACKAGES)?;
-    let t = qemu::prepare(MAIN_VERSIONS)?;
+    // The fixed tree, as every other build of ours: the fuzzer tests the QEMU the suite runs.
+    let t = qemu::prepare(MAIN_VERSIONS, qemu::Flavour::Fixed)?;
     let dir = t.build.with_file_name("build-fuzz");
     let stamp = dir.join(".my-rng-configure");
     let args = configure();
     let key = key_of(&[args.join(" ").as_bytes(), CC.as_bytes()]);
     if !(dir.join("build.ninja").exists() && fs::read_to_string(&stamp).ok() == Some(key.clone())) {
         step(&format!(
-            "Configuring QEMU {} for fuzzing (clang, libFuzzer, ASan, UBSan)",
-            t.version
+            "Configuring QEMU {} for fuzzing (clang, libFuzzer, ASan, UBSan; {})",
+            t.version, t.label
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
@@ -76,7 +77,7 @@ fn build() -> Result<PathBuf> {
             .arg(format!("-j{}", crate::util::jobs()))
             .arg("qemu-fuzz-i386"),
         &cache_dir().join("logs/qemu-fuzz-build.log"),
-        Progress::ninja(&format!("qemu-fuzz-i386 (QEMU {})", t.version)),
+        Progress::ninja(&format!("qemu-fuzz-i386 ({})", t.label)),
     )?;
     Ok(dir.join("qemu-fuzz-i386"))
 }

@@ -16,6 +16,7 @@ mod qemu_generic;
 mod qmp;
 mod reliability;
 mod report;
+mod repro;
 mod run;
 mod rust_driver;
 mod stats;
@@ -143,6 +144,11 @@ enum Cmd {
         #[arg(long)]
         record: bool,
     },
+    /// Reproducers of problems found outside this project's code
+    Repro {
+        #[command(subcommand)]
+        what: Repro,
+    },
     /// Build only QEMU with the device
     Qemu,
     /// Build only the guest kernel (driver built in) and my_rng.ko, my_rng_rust.ko
@@ -170,6 +176,30 @@ enum Cmd {
     Patches {
         #[arg(long)]
         check: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Repro {
+    /// QEMU 10.1+'s TCG race on memory map changes (the hot-unplug stage's stray accesses):
+    /// the stable device's accesses counted where they land (qemu/fixes/README.md)
+    UnplugRace {
+        /// stock: QEMU without qemu/fixes/ (must show the race); fixed: the project's build
+        /// (must show none); detect: fixed, and counts what stock would have misdirected
+        #[arg(long, value_enum, default_value = "stock")]
+        qemu: qemu::Flavour,
+        /// Memory map changes (decoding toggles of the other device)
+        #[arg(long, default_value_t = 20_000)]
+        toggles: u64,
+        /// Time limit of the guest's run, seconds
+        #[arg(long, default_value_t = 300)]
+        time: u64,
+        /// Largest gap between two accesses, spin-loop iterations
+        #[arg(long, default_value_t = 20_000)]
+        gap: u64,
+        /// Host threads kept spinning during the run (0: an idle host)
+        #[arg(long, default_value_t = 1)]
+        busy: u32,
     },
 }
 
@@ -247,6 +277,22 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             algs,
         }),
         Cmd::Report { record } => report::main(record),
+        Cmd::Repro {
+            what:
+                Repro::UnplugRace {
+                    qemu,
+                    toggles,
+                    time,
+                    gap,
+                    busy,
+                },
+        } => repro::main(&repro::Options {
+            qemu,
+            toggles,
+            time,
+            gap,
+            busy,
+        }),
         Cmd::Qemu => {
             apt::ensure_host_packages()?;
             println!("{}", qemu::build()?.binary().display());

@@ -8,7 +8,7 @@ use crate::util::{
 use crate::{apt, manifest};
 use anyhow::{bail, Context, Result};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -55,9 +55,93 @@ fn configure_flags() -> Vec<&'static str> {
     )
 }
 
+/// Which QEMU a build is: the project's, with the fixes of qemu/fixes/ applied (every build
+/// the suite, `run` and the fuzzer use), or stock, without them (the hot-unplug race's
+/// reproducer, `cargo xtask repro unplug-race --qemu stock`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Flavour {
+    Fixed,
+    Stock,
+    /// Test only: fixed, plus qemu/fixes/detect/, which prints each I/O access that stock
+    /// QEMU would have sent to another region.
+    Detect,
+}
+
+/// The fixes for QEMU, applied in name order to the work tree before the device files: small
+/// changes to QEMU itself that the tests need on the QEMU we build (see qemu/fixes/README.md).
+/// They are not part of the deliverable patch ([`component`] takes only hw/, include/,
+/// tests/ and docs/).
+pub fn fixes() -> Result<Vec<PathBuf>> {
+    patches_in("qemu/fixes")
+}
+
+/// The `*.patch` files of the repository's folder `rel`, in name order.
+fn patches_in(rel: &str) -> Result<Vec<PathBuf>> {
+    let dir = repo_root().join(rel);
+    let mut v: Vec<PathBuf> = fs::read_dir(&dir)
+        .with_context(|| dir.display().to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The cache directory's name for `version` and `flavour`. A fixed tree is keyed by the
+/// fixes' contents, so stock and fixed trees (and trees of other fix sets) live side by side
+/// in the shared cache instead of rebuilding each other; stock keeps the plain name.
+fn tree_name(version: &str, flavour: Flavour, fixes: &[PathBuf]) -> Result<String> {
+    if flavour == Flavour::Stock {
+        return Ok(format!("qemu-{version}"));
+    }
+    let mut parts = Vec::new();
+    for f in fixes {
+        parts.push(
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+                .into_bytes(),
+        );
+        parts.push(fs::read(f).with_context(|| f.display().to_string())?);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    Ok(format!("qemu-{version}-fixes-{}", &key_of(&refs)[..8]))
+}
+
+/// Applies `fixes` to a fresh work tree. Its files are hard links to the pristine tree:
+/// each file a fix touches is first replaced by a copy of its own.
+fn apply_fixes(work: &Path, fixes: &[PathBuf]) -> Result<()> {
+    for f in fixes {
+        let text = crate::util::read(f)?;
+        for rel in text.lines().filter_map(|l| l.strip_prefix("+++ b/")) {
+            let p = work.join(rel.split('\t').next().unwrap_or(rel).trim());
+            let bytes =
+                fs::read(&p).with_context(|| format!("{}: {}", f.display(), p.display()))?;
+            fs::remove_file(&p)?;
+            fs::write(&p, bytes)?;
+        }
+        run(Command::new("patch")
+            .args([
+                "-p1",
+                "--forward",
+                "--batch",
+                "--no-backup-if-mismatch",
+                "-d",
+            ])
+            .arg(work)
+            .arg("-i")
+            .arg(f))
+        .with_context(|| format!("{} does not apply to {}", f.display(), work.display()))?;
+    }
+    Ok(())
+}
+
 pub struct Tree {
     /// Upstream version, e.g. "10.2.2".
     pub version: String,
+    /// Names logs: the version, and the fixes' key for a fixed tree.
+    pub label: String,
     /// Pristine extracted source (never modified).
     pub pristine: PathBuf,
     /// Pristine + the device.
@@ -130,19 +214,33 @@ pub fn pristine(versions: &[&str]) -> Result<(String, PathBuf)> {
     Ok((version, dir))
 }
 
-/// Work tree and build dir for `versions`, with the device applied and configured.
-pub fn prepare(versions: &[&str]) -> Result<Tree> {
+/// Work tree and build dir for `versions` and `flavour`, with the fixes (for a fixed tree)
+/// and the device applied, and configured.
+pub fn prepare(versions: &[&str], flavour: Flavour) -> Result<Tree> {
     let (version, pristine) = pristine(versions)?;
-    let root = cache_dir().join(format!("qemu-{version}"));
+    let fixes = match flavour {
+        Flavour::Fixed => fixes()?,
+        Flavour::Stock => Vec::new(),
+        Flavour::Detect => [fixes()?, patches_in("qemu/fixes/detect")?].concat(),
+    };
+    let label = tree_name(&version, flavour, &fixes)?;
+    let root = cache_dir().join(&label);
     let work = root.join("src");
     if !work.join(".copied").exists() {
-        step(&format!("Creating the QEMU {version} work tree"));
+        step(&format!("Creating the {label} work tree"));
         if work.exists() {
             fs::remove_dir_all(&work)?;
         }
         fs::create_dir_all(&root)?;
         // Hard links: fast and small; edits unlink before writing (write_if_changed).
         run(Command::new("cp").arg("-al").arg(&pristine).arg(&work))?;
+        if !fixes.is_empty() {
+            step(&format!(
+                "Applying {} QEMU fix(es) from qemu/fixes/",
+                fixes.len()
+            ));
+            apply_fixes(&work, &fixes)?;
+        }
         fs::write(work.join(".copied"), "")?;
     }
     let n = component()?.apply(&pristine, &work)?;
@@ -153,6 +251,7 @@ pub fn prepare(versions: &[&str]) -> Result<Tree> {
     }
     let tree = Tree {
         version,
+        label,
         pristine,
         work,
         build: root.join("build"),
@@ -169,8 +268,8 @@ fn configure(t: &Tree) -> Result<()> {
         return Ok(());
     }
     step(&format!(
-        "Configuring QEMU {} (minimal x86_64-softmmu)",
-        t.version
+        "Configuring QEMU {} (minimal x86_64-softmmu, {})",
+        t.version, t.label
     ));
     if t.build.exists() {
         fs::remove_dir_all(&t.build)?;
@@ -180,7 +279,7 @@ fn configure(t: &Tree) -> Result<()> {
         Command::new(t.work.join("configure"))
             .args(configure_flags())
             .current_dir(&t.build),
-        &cache_dir().join(format!("logs/qemu-{}-configure.log", t.version)),
+        &cache_dir().join(format!("logs/{}-configure.log", t.label)),
     )?;
     fs::write(stamp, key)?;
     Ok(())
@@ -188,8 +287,8 @@ fn configure(t: &Tree) -> Result<()> {
 
 pub fn ninja(t: &Tree, targets: &[&str], what: &str) -> Result<()> {
     step(&format!(
-        "Building {what} (QEMU {}); incremental after the first time",
-        t.version
+        "Building {what} ({}); incremental after the first time",
+        t.label
     ));
     // Logged, with ninja's [n/m] shown as it goes: the first build is minutes of output.
     run_logged_progress(
@@ -198,20 +297,35 @@ pub fn ninja(t: &Tree, targets: &[&str], what: &str) -> Result<()> {
             .arg(&t.build)
             .arg(format!("-j{}", jobs()))
             .args(targets),
-        &cache_dir().join(format!("logs/qemu-{}-build.log", t.version)),
-        Progress::ninja(&format!("{what} (QEMU {})", t.version)),
+        &cache_dir().join(format!("logs/{}-build.log", t.label)),
+        Progress::ninja(&format!("{what} ({})", t.label)),
     )
 }
 
-/// Builds QEMU with the device and the qtest binary; records them in the manifest.
+/// Builds the project's QEMU (with qemu/fixes/) with the device and the qtest binary; records
+/// them in the manifest.
 pub fn build() -> Result<Tree> {
-    let t = prepare(MAIN_VERSIONS)?;
+    build_flavour(Flavour::Fixed)
+}
+
+/// Builds QEMU of `flavour` with the device and the qtest binary. Only the fixed build goes
+/// into the manifest: it is the one every command boots.
+pub fn build_flavour(flavour: Flavour) -> Result<Tree> {
+    let t = prepare(MAIN_VERSIONS, flavour)?;
     ninja(
         &t,
         &["qemu-system-x86_64", "tests/qtest/my-rng-test"],
         "qemu-system-x86_64 and my-rng-test",
     )?;
+    if flavour != Flavour::Fixed {
+        return Ok(t);
+    }
+    let fixes: Vec<String> = fixes()?
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     manifest::update("qemu", |m| {
+        m["fixes"] = fixes.clone().into();
         m["version"] = t.version.clone().into();
         m["binary"] = t.binary().display().to_string().into();
         m["source"] = t.work.display().to_string().into();
@@ -340,7 +454,8 @@ pub fn qtest(t: &Tree) -> Result<String> {
 pub fn compat_check() -> Result<Vec<String>> {
     let mut checked = Vec::new();
     for v in COMPAT_VERSIONS {
-        let t = prepare(&[v])?;
+        // Stock: the fixes are written for the main version's code.
+        let t = prepare(&[v], Flavour::Stock)?;
         let objs = device_objects(&t)?;
         let targets: Vec<&str> = objs.iter().map(String::as_str).collect();
         ninja(&t, &targets, "the my_rng device objects")?;
@@ -416,16 +531,64 @@ pub fn checkpatch() -> Result<usize> {
         .args(&files)
         .output()
         .context("running QEMU checkpatch")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        for l in text
-            .lines()
-            .filter(|l| l.starts_with("ERROR") || l.starts_with("WARNING"))
-        {
-            note(l);
-        }
+    let mut bad = checkpatch_failed(&out);
+    // The fixes are patches to QEMU's own files: checkpatch reads them as patches.
+    let fixes = [fixes()?, patches_in("qemu/fixes/detect")?].concat();
+    for f in &fixes {
+        let out = Command::new("perl")
+            .arg(tree.join("scripts/checkpatch.pl"))
+            .arg("--no-tree")
+            .arg(f)
+            .output()
+            .context("running QEMU checkpatch")?;
+        bad |= checkpatch_failed(&out);
+    }
+    if bad {
         bail!("QEMU checkpatch.pl reports problems");
     }
     step("QEMU checkpatch clean");
-    Ok(files.len())
+    Ok(files.len() + fixes.len())
+}
+
+/// Notes checkpatch's errors and warnings; true if it failed.
+fn checkpatch_failed(out: &std::process::Output) -> bool {
+    let text = String::from_utf8_lossy(&out.stdout);
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("ERROR") || l.starts_with("WARNING"))
+    {
+        note(l);
+    }
+    !out.status.success()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_are_keyed_by_their_fixes() {
+        let dir = std::env::temp_dir().join(format!("xtask-fixes-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("0001-x.patch");
+        fs::write(&p, "+++ b/a.c\n+one\n").unwrap();
+        let fixes = vec![p.clone()];
+        assert_eq!(
+            tree_name("10.2.2", Flavour::Stock, &fixes).unwrap(),
+            "qemu-10.2.2"
+        );
+        let a = tree_name("10.2.2", Flavour::Fixed, &fixes).unwrap();
+        assert!(a.starts_with("qemu-10.2.2-fixes-") && a.len() == 26, "{a}");
+        fs::write(&p, "+++ b/a.c\n+two\n").unwrap();
+        assert_ne!(tree_name("10.2.2", Flavour::Fixed, &fixes).unwrap(), a);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_fixes_stay_out_of_the_deliverable() {
+        let fixes = fixes().unwrap();
+        assert!(!fixes.is_empty());
+        let c = component().unwrap();
+        assert!(c.new_files.iter().all(|(rel, _)| !rel.starts_with("fixes")));
+    }
 }

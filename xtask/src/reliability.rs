@@ -39,6 +39,21 @@ impl Scale {
         fuzz_calls: 1_000_000,
         hotplug_cycles: 100,
     };
+
+    /// [`Scale::FULL`] or [`Scale::CI`], with the hot-unplug cycles taken from
+    /// `MY_RNG_HOTPLUG_CYCLES` when set: long runs outside CI (docs/reliability.md's 1,000
+    /// cycles, done in runs of a few hundred) without a stage of their own.
+    pub fn pick(full: bool) -> Result<Scale> {
+        let mut s = if full { Scale::FULL } else { Scale::CI };
+        if let Ok(v) = std::env::var("MY_RNG_HOTPLUG_CYCLES") {
+            s.hotplug_cycles = v
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("MY_RNG_HOTPLUG_CYCLES={v}: want a count above 0"))?;
+        }
+        Ok(s)
+    }
 }
 /// The stress workers' time limit: 8 contending processes do about 1,200 to 1,600 operations a
 /// second under TCG with the debug kernel; the limit allows about half that rate. The boot's

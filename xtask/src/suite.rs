@@ -194,14 +194,14 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         start: Instant::now(),
         only: only.to_vec(),
         debug: None,
-        scale: if full {
-            reliability::Scale::FULL
-        } else {
-            reliability::Scale::CI
-        },
+        scale: reliability::Scale::pick(full)?,
         record: vec![
             format!("# date: {}", crate::bench::today()),
-            format!("# scale: {}", if full { "full" } else { "ci" }),
+            // A changed cycle count is neither scale: `report --record` keeps no such run.
+            match std::env::var("MY_RNG_HOTPLUG_CYCLES") {
+                Ok(n) => format!("# scale: hotplug_cycles={n}"),
+                Err(_) => format!("# scale: {}", if full { "full" } else { "ci" }),
+            },
             format!(
                 "# stages: {}",
                 if only.is_empty() {
@@ -322,7 +322,7 @@ fn host(s: &mut Suite) -> Result<()> {
 /// qtests against the same binary, checkpatch.
 fn device(s: &mut Suite) -> Option<qemu::Tree> {
     let q = s.build("QEMU build with my_rng", qemu::build, |t| {
-        format!("QEMU {}", t.version)
+        format!("QEMU {} with qemu/fixes/ ({})", t.version, t.label)
     });
     if !s.wants("device") {
         return q;
@@ -589,6 +589,35 @@ fn migration_boot(s: &mut Suite, guest: &Result<Guest>) {
             s.check_took("migration: boots", took, || Err(e));
         }
     }
+    rust_device_migration(s, guest);
+}
+
+/// The Rust device cannot be migrated (QEMU's vfio-user client carries no state and blocks
+/// nothing): the tooling refuses it, and one short boot shows what a migration by hand does.
+fn rust_device_migration(s: &mut Suite, guest: &Result<Guest>) {
+    let Ok(g) = guest else { return };
+    let servers = s.build(
+        "migration: Rust device servers",
+        || vfio_user::Servers::start(&vfio_user::build_server()?, 2),
+        |_| "2 my-rng-vfio-user processes (source and destination)".into(),
+    );
+    let Some(servers) = servers else { return };
+    let rust = servers.vm(&g.vm);
+    s.check(
+        "migration: the tooling refuses the Rust device",
+        || match migration::run(&rust, g.accel, migration::MIGRATIONS) {
+            Ok(_) => Err(anyhow!("it migrated a VM with a vfio-user device")),
+            Err(e) => {
+                let e = format!("{e:#}");
+                ensure!(e.contains("refusing to migrate"), "another error: {e}");
+                Ok(format!("before starting QEMU: {e}"))
+            }
+        },
+    );
+    s.check(
+        "migration: the Rust device migrated by hand loses its state",
+        || migration::rust_device_by_hand(&rust, g.accel)?.check(),
+    );
 }
 
 /// One boot and the checks on what it printed. A boot that cannot start or does not finish is

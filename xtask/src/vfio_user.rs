@@ -19,7 +19,7 @@ pub enum DeviceKind {
 }
 
 /// Guest RAM: QEMU must share it with the servers for DMA (the Vm's `-m`).
-const GUEST_RAM: &str = "512M";
+pub const GUEST_RAM: &str = "512M";
 
 /// Builds the server (release) and returns its path.
 pub fn build_server() -> Result<PathBuf> {

@@ -6,7 +6,8 @@
 //!   algorithm and read-path switches), the deterministic results checked against the vectors;
 //! - `fuzz`: random ioctl command numbers, sizes and pointers, random read() sizes and pointers;
 //! - `hotplug`: users of a device that the host unplugs and plugs again over QMP;
-//! - `migrate`: a seeded stream read and verified while the host migrates the VM.
+//! - `migrate`: a seeded stream read and verified while the host migrates the VM;
+//! - `race`: the reproducer of QEMU's TCG race on memory map changes (`race.rs`).
 //!
 //! Every loop is bounded by a count and a time limit. Each mode ends with one line
 //! `@@RESULT <mode> key=value ...` that the host parses, and exits non-zero on any failure.
@@ -15,6 +16,7 @@ mod fuzz;
 mod hotplug;
 mod mem;
 mod migrate;
+mod race;
 mod stress;
 
 use std::process::ExitCode;
@@ -79,6 +81,35 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Toggle another device's BAR below the stable device while accessing the stable
+    /// device's BAR directly, counting accesses that went elsewhere (unbinds both devices)
+    Race {
+        /// Memory-decoding toggles (each a memory map change)
+        #[arg(long, default_value_t = 20_000)]
+        toggles: u64,
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// PCI address of the device whose BAR is accessed
+        #[arg(long, default_value = "0000:00:03.0")]
+        stable: String,
+        /// PCI address of the device whose decoding is toggled
+        #[arg(long, default_value = "0000:00:04.0")]
+        toggled: String,
+        /// Where the toggled device's BAR0 moves (below the stable device's)
+        #[arg(long, default_value = "0x20000000", value_parser = parse_u32)]
+        bar: u32,
+        /// Largest gap between two accesses, in spin-loop iterations
+        #[arg(long, default_value_t = 20_000)]
+        gap: u64,
+    },
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s}: {e}"))
 }
 
 /// SplitMix64: the workers' random choices, reproducible from the printed seed.
@@ -149,6 +180,21 @@ fn main() -> ExitCode {
             address,
         } => hotplug::run(cycles, Duration::from_secs(seconds), &address),
         Cmd::Migrate { seconds } => migrate::run(Duration::from_secs(seconds)),
+        Cmd::Race {
+            toggles,
+            seconds,
+            stable,
+            toggled,
+            bar,
+            gap,
+        } => race::run(&race::Options {
+            toggles,
+            limit: Duration::from_secs(seconds),
+            stable,
+            toggled,
+            bar,
+            gap,
+        }),
     };
     if ok {
         ExitCode::SUCCESS
