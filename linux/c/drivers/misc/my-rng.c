@@ -1204,7 +1204,6 @@ static const struct file_operations my_rng_fops = {
 static int my_rng_pool_take(struct my_rng *rng, u8 *data, size_t max)
 {
 	size_t done = 0;
-	bool refill;
 
 	spin_lock(&rng->pool_lock);
 	if (rng->pool_dead) {
@@ -1234,11 +1233,13 @@ static int my_rng_pool_take(struct my_rng *rng, u8 *data, size_t max)
 			rng->pool_pos = 0;
 		}
 	}
-	refill = rng->pool_ready != MY_RNG_POOL_ALL;
-	spin_unlock(&rng->pool_lock);
-
-	if (refill)
+	/*
+	 * Queued under pool_lock: my_rng_pool_kill() takes it before
+	 * cancel_work_sync(), so no refill is queued after that.
+	 */
+	if (rng->pool_ready != MY_RNG_POOL_ALL)
 		schedule_work(&rng->pool_work);
+	spin_unlock(&rng->pool_lock);
 	return done;
 }
 
