@@ -245,9 +245,55 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A small seeded generator (SplitMix64) for the tests' own random choices: which call comes
+/// next, sizes, seeds. Deliberately not one of the device's algorithms, so that the order of a
+/// test's calls never correlates with the values under test.
+#[derive(Debug, Clone)]
+pub struct TestRng(u64);
+
+impl TestRng {
+    /// A generator whose sequence is a function of `seed` (print it with a failure).
+    pub fn new(seed: u64) -> TestRng {
+        TestRng(seed)
+    }
+
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..n` (`n` > 0; the bias is far below what the tests could notice).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_rng_is_seeded_and_bounded() {
+        let (mut a, mut b) = (TestRng::new(7), TestRng::new(7));
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert_ne!(a.next_u64(), TestRng::new(8).next_u64());
+        // SplitMix64's published first output for seed 0.
+        assert_eq!(TestRng::new(0).next_u64(), 0xe220_a839_7b1d_cdaf);
+        for _ in 0..1000 {
+            assert!(a.below(3) < 3);
+            let r = a.range(5, 9);
+            assert!((5..=9).contains(&r));
+        }
+    }
 
     #[test]
     fn seq_comparison_names_the_first_difference() {

@@ -38,17 +38,33 @@ fn bound(path: &str) -> usize {
     }
 }
 
-/// The device's `read_path` attribute; puts `auto` back when dropped, pass or fail.
-pub(super) struct ReadPath {
+/// One of the device's path attributes (`read_path`, `ioctl_path`); puts `auto` back when
+/// dropped, pass or fail.
+pub(super) struct PathAttr {
     file: PathBuf,
 }
 
-impl ReadPath {
-    /// The attribute of the first device.
-    pub(super) fn of(c: &Ctx) -> ReadPath {
-        ReadPath {
-            file: c.sys.misc_dir_for_node(&c.dev0).join("read_path"),
+impl PathAttr {
+    /// `read_path` of the first device.
+    pub(super) fn read_path(c: &Ctx) -> PathAttr {
+        PathAttr::named(c, "read_path")
+    }
+
+    /// `ioctl_path` of the first device.
+    pub(super) fn ioctl_path(c: &Ctx) -> PathAttr {
+        PathAttr::named(c, "ioctl_path")
+    }
+
+    /// The attribute `name` of the first device.
+    pub(super) fn named(c: &Ctx, name: &str) -> PathAttr {
+        PathAttr {
+            file: c.sys.misc_dir_for_node(&c.dev0).join(name),
         }
+    }
+
+    /// The attribute's file.
+    pub(super) fn file(&self) -> &std::path::Path {
+        &self.file
     }
 
     /// Write `value`; `Err(errno)` as the driver answered.
@@ -79,7 +95,7 @@ impl ReadPath {
     }
 }
 
-impl Drop for ReadPath {
+impl Drop for PathAttr {
     fn drop(&mut self) {
         let _ = fs::write(&self.file, "auto");
     }
@@ -128,7 +144,7 @@ fn raw_read(dev: &Device, p: *mut u8, len: usize) -> Result<usize, i32> {
 // ---------------------------------------------------------------- the attribute
 
 pub(super) fn read_path_attribute(c: &Ctx) -> TestResult {
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     let first = rp.get()?;
     if first != "auto" {
         return Err(format!(
@@ -173,7 +189,7 @@ pub(super) fn read_path_attribute(c: &Ctx) -> TestResult {
 pub(super) fn read_vectors_on(c: &Ctx, path: &str) -> TestResult {
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     rp.set(path)?;
     for alg in Algorithm::DETERMINISTIC {
         for seed in SEEDS {
@@ -319,7 +335,7 @@ pub(super) fn read_odd_sizes_offsets(c: &Ctx) -> TestResult {
     ];
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     for path in PATHS {
         rp.set(path)?;
         reads_at(&dev, path, &CASES)?;
@@ -331,7 +347,7 @@ pub(super) fn read_odd_sizes_offsets(c: &Ctx) -> TestResult {
 pub(super) fn read_many_pages(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     for path in ["bounce", "zerocopy", "auto"] {
         rp.set(path)?;
         reads_at(&dev, path, &[(3, DMA_BOUND), (PAGE - 1, DMA_BOUND - 5)])?;
@@ -344,7 +360,7 @@ pub(super) fn read_many_pages(c: &Ctx) -> TestResult {
 pub(super) fn read_bound(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     for path in PATHS {
         rp.set(path)?;
         reads_at(
@@ -361,7 +377,7 @@ pub(super) fn read_bound(c: &Ctx) -> TestResult {
 /// Whole bad buffers fail with EFAULT on every path.
 pub(super) fn read_efault_paths(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     for path in PATHS {
         rp.set(path)?;
         for (what, p) in bad_pointers()? {
@@ -412,7 +428,7 @@ fn check_partial(what: &str, r: Result<usize, i32>, good: &[u8], want: &[u8]) ->
 pub(super) fn read_partly_bad_buffers(c: &Ctx) -> TestResult {
     let dev = open(&c.dev0)?;
     let _restore = RestoreGlibc(&dev);
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     // (good pages, bad pages, offset of the buffer in the first page)
     const LAYOUTS: [(usize, usize, usize); 4] = [(1, 1, 100), (2, 2, 7), (16, 8, 1), (255, 2, 0)];
     let (alg, seed) = (Algorithm::ChaCha20, 1);
@@ -507,7 +523,7 @@ pub(super) fn seed_read_vs_dma_readers(c: &Ctx) -> TestResult {
         "SET_ALGO glibc",
         _restore_dev.set_algorithm(Algorithm::Glibc),
     )?;
-    let rp = ReadPath::of(c);
+    let rp = PathAttr::read_path(c);
     for path in ["bounce", "zerocopy"] {
         rp.set(path)?;
         let stop = Arc::new(AtomicBool::new(false));

@@ -13,11 +13,14 @@ mod devices;
 mod dma;
 mod errors;
 mod hwrng;
+mod interleave;
+mod ioctl_path;
 mod ioctls;
 mod kmsg;
 mod module;
 mod read;
 mod seed_read;
+mod stash;
 
 /// What the tests run against.
 pub struct Ctx {
@@ -113,6 +116,43 @@ pub fn all() -> Vec<Test> {
                 dma::seed_read_vs_dma_readers,
             )
         },
+    ]);
+    // One sequence through every call, in any order (issue 18's RAND stash); ABI only.
+    v.extend([
+        t("stash-long-runs", stash::long_runs),
+        t("stash-rand64-positions", stash::rand64_positions),
+        t("stash-read-after-rands", stash::read_after_rands),
+        t("stash-read-drains", stash::read_drains),
+        t("stash-reseed-mid-stash", stash::reseed_mid_stash),
+        t("stash-algo-switches", stash::algo_switches),
+    ]);
+    for alg in Algorithm::DETERMINISTIC {
+        v.push(t(format!("stash-mix-{alg}"), move |c| {
+            stash::random_mix(c, alg, 0x57a5_4000 + u64::from(alg.id()), 2000, &[])
+        }));
+    }
+    v.extend([
+        t("stash-interleave-shared-file", interleave::shared_file),
+        t("stash-interleave-own-files", interleave::own_files),
+        // The ioctl_path attribute (a driver with the stash).
+        t("ioctl-path-attribute", ioctl_path::attribute),
+        t("ioctl-path-root-only", ioctl_path::root_only),
+        t("ioctl-path-mmio-vectors", ioctl_path::mmio_vectors),
+        t(
+            "ioctl-path-switch-keeps-sequence",
+            ioctl_path::switch_keeps_sequence,
+        ),
+    ]);
+    for alg in Algorithm::DETERMINISTIC {
+        v.push(t(format!("ioctl-path-mix-{alg}"), move |c| {
+            ioctl_path::mix(c, alg)
+        }));
+    }
+    v.extend([
+        t(
+            "ioctl-path-interleave-switching",
+            ioctl_path::interleave_switching,
+        ),
         t("hwrng-present", hwrng::hwrng_present),
         t("hwrng-read", hwrng::hwrng_read),
         t("hwrng-does-not-disturb", hwrng::hwrng_does_not_disturb),

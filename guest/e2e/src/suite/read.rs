@@ -5,7 +5,7 @@ use std::os::fd::AsRawFd;
 use my_rng::Algorithm;
 use my_rng_spec::vectors::{COUNT, SEEDS};
 
-use super::dma::ReadPath;
+use super::dma::PathAttr;
 use super::{open, want, Ctx};
 use crate::util::*;
 
@@ -56,7 +56,7 @@ pub(super) fn read_1mib(c: &Ctx) -> TestResult {
     // The 64 KiB bound is the MMIO path's: pin it on a device with DMA (whose paths have
     // their own bound, see the dma tests).
     let _path = if ctx("INFO", dev.info())?.has_feature(my_rng::regs::FEAT_DMA) {
-        let rp = ReadPath::of(c);
+        let rp = PathAttr::read_path(c);
         rp.set("mmio")?;
         Some(rp)
     } else {

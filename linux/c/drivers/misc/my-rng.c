@@ -26,6 +26,16 @@
  * two 4 KiB halves of host entropy: while one is handed out, a work item
  * refills the other by DMA; a read that may not wait never sleeps.
  *
+ * The stash: with DMA, RAND, RAND64 and SEED_READ are served from a buffer
+ * of the current sequence that FILL commands refill, so that a 4-byte RAND
+ * costs no register access; the sysfs attribute ioctl_path ("auto",
+ * "stash", "mmio") can select register reads instead. It is invisible
+ * through the ABI: every consumer of the sequence (read() on every path
+ * too) takes the stash's words first, then goes to the device, and SEED,
+ * SET_ALGO and SEED_READ drop it, so callers get the one sequence that
+ * register reads would give (the spec's "64-bit reads" table). The device
+ * runs up to 16 KiB of the sequence ahead of what the driver handed out.
+ *
  * Locking: a per-device mutex makes every register sequence atomic with
  * respect to the other users of the device (ioctls, read(), hw_random); it
  * also protects @base, which is NULL once the device has been removed. A DMA
@@ -49,6 +59,7 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/hw_random.h>
 #include <linux/idr.h>
 #include <linux/interrupt.h>
@@ -130,6 +141,15 @@
 #define MY_RNG_BOUNCE_SIZE	SZ_16K
 
 /*
+ * The RAND stash: a refill is one FILL command of 256 bytes after every
+ * drop, doubling up to 16 KiB, so that a seed followed by a few RANDs costs
+ * one small command and a steady stream one command per 16 KiB.
+ */
+#define MY_RNG_STASH_MIN	256
+#define MY_RNG_STASH_MAX	SZ_16K
+#define MY_RNG_STASH_WORDS	(MY_RNG_STASH_MAX / sizeof(__le32))
+
+/*
  * hw_random pool: two halves; the core asks for at most 64 bytes at a time,
  * so one 4 KiB DMA serves 64 or more calls.
  */
@@ -170,6 +190,9 @@ static const u32 my_rng_test_expected[MY_RNG_TEST_NUMBERS] = {
 static_assert(sizeof(struct my_rng_info) == 16);
 static_assert(sizeof(struct my_rng_seed_read) == 16);
 static_assert(MY_RNG_BOUNCE_SIZE % sizeof(u64) == 0);
+/* A refill (one segment) fits the smallest DMA_MAX_BYTES the driver accepts. */
+static_assert(MY_RNG_STASH_MAX <= MY_RNG_BOUNCE_SIZE);
+static_assert(MY_RNG_STASH_MIN % sizeof(u64) == 0);
 #ifdef CONFIG_X86
 static_assert(MY_RNG_IOCTL_RAND == 0x80047101);
 static_assert(MY_RNG_IOCTL_SEED == 0x40047101);
@@ -226,10 +249,23 @@ static const char * const my_rng_path_names[] = {
 	[MY_RNG_PATH_ZEROCOPY]	= "zerocopy",
 };
 
+/* Where RAND, RAND64 and SEED_READ take values, as named in ioctl_path. */
+enum my_rng_ioctl_path {
+	MY_RNG_IOCTL_AUTO,
+	MY_RNG_IOCTL_MMIO,
+	MY_RNG_IOCTL_STASH,
+};
+
+static const char * const my_rng_ioctl_path_names[] = {
+	[MY_RNG_IOCTL_AUTO]	= "auto",
+	[MY_RNG_IOCTL_MMIO]	= "mmio",
+	[MY_RNG_IOCTL_STASH]	= "stash",
+};
+
 /**
  * struct my_rng - state of one device
  * @kref:       held by the bound device and by each open file
- * @lock:       serialises register sequences, protects @base
+ * @lock:       serialises register sequences and the stash, protects @base
  * @base:       BAR0 mapping; NULL once the device has been removed
  * @misc:       the character device
  * @hwrng:      the hw_random source (ABI 2 devices with ENTROPY only)
@@ -240,6 +276,7 @@ static const char * const my_rng_path_names[] = {
  * @node_name:  name of the character device
  * @hwrng_name: name of the hw_random source
  * @read_path:  path of read(), set through sysfs
+ * @ioctl_path: path of RAND, RAND64 and SEED_READ, set through sysfs
  * @dma:        the DMA engine is in use (the members below are set up)
  * @dev:        the PCI device, for DMA mappings
  * @regs:       BAR0 mapping for the interrupt handler (unlike @base, never
@@ -250,9 +287,16 @@ static const char * const my_rng_path_names[] = {
  * @segs:       segment list (coherent), @max_segs entries
  * @bounce:     coherent bounce buffer of read(), MY_RNG_BOUNCE_SIZE bytes
  * @pool:       coherent hw_random pool, MY_RNG_POOL_HALVES halves
+ * @stash:      coherent RAND stash, MY_RNG_STASH_MAX bytes: the LE words of
+ *              the FILL stream; words handed out are zeroed
  * @segs_dma:   bus address of @segs
  * @bounce_dma: bus address of @bounce
  * @pool_dma:   bus address of @pool
+ * @stash_dma:  bus address of @stash
+ * @stash_pos:  next word of @stash to hand out
+ * @stash_len:  words of @stash filled; @stash_pos == @stash_len: empty
+ * @stash_algo: ALGO when @stash was filled: how its words make values
+ * @stash_next: bytes of the next refill
  * @pool_lock:  protects the pool state below
  * @pool_ready: bitmask of the halves full of unused entropy
  * @pool_cur:   half handed out now
@@ -263,7 +307,7 @@ static const char * const my_rng_path_names[] = {
  */
 struct my_rng {
 	struct kref kref;
-	/* Serialises register sequences and DMA commands; protects @base. */
+	/* Serialises register sequences, DMA commands, the stash; protects @base. */
 	struct mutex lock;
 	void __iomem *base;
 	struct miscdevice misc;
@@ -275,6 +319,7 @@ struct my_rng {
 	const char *node_name;
 	const char *hwrng_name;
 	enum my_rng_read_path read_path;
+	enum my_rng_ioctl_path ioctl_path;
 
 	bool dma;
 	struct device *dev;
@@ -285,9 +330,15 @@ struct my_rng {
 	struct my_rng_dma_seg *segs;
 	void *bounce;
 	u8 *pool;
+	__le32 *stash;
 	dma_addr_t segs_dma;
 	dma_addr_t bounce_dma;
 	dma_addr_t pool_dma;
+	dma_addr_t stash_dma;
+	u32 stash_pos;
+	u32 stash_len;
+	u32 stash_algo;
+	u32 stash_next;
 
 	/* Protects the pool state; taken without sleeping by hw_random. */
 	spinlock_t pool_lock;
@@ -506,6 +557,210 @@ static ssize_t my_rng_dma_result(size_t done, int err)
 }
 
 /*
+ * The RAND stash: the caller holds rng->lock and has checked rng->base.
+ */
+
+/* Empties the stash (SEED, SET_ALGO, SEED_READ): its words are of an old sequence. */
+static void my_rng_stash_drop(struct my_rng *rng)
+{
+	if (rng->stash_pos < rng->stash_len)
+		memzero_explicit(rng->stash + rng->stash_pos,
+				 (rng->stash_len - rng->stash_pos) * sizeof(*rng->stash));
+	rng->stash_pos = 0;
+	rng->stash_len = 0;
+	rng->stash_next = MY_RNG_STASH_MIN;
+}
+
+/*
+ * Fills the stash with @bytes (a multiple of 8) of the FILL stream under
+ * @algo. The wait cannot be interrupted: the device has drawn the words of
+ * an interrupted command, and a restarted call would silently skip them. On
+ * error the stash stays empty (the device may have advanced: a lost stretch
+ * of the sequence, which only a failing device causes).
+ */
+static int my_rng_stash_fill(struct my_rng *rng, u32 algo, u32 bytes)
+{
+	u32 done;
+	int ret;
+
+	my_rng_dma_set_seg(rng, 0, rng->stash_dma, bytes);
+	ret = my_rng_dma_run(rng, MY_RNG_DMA_CMD_FILL, 1, false, &done);
+	rng->stash_pos = 0;
+	if (ret) {
+		memzero_explicit(rng->stash, min(done, bytes));
+		rng->stash_len = 0;
+		return ret == -ETIMEDOUT ? -EIO : ret;
+	}
+	rng->stash_algo = algo;
+	rng->stash_len = bytes / sizeof(*rng->stash);
+	return 0;
+}
+
+/* RAND, RAND64 and SEED_READ use the stash: DMA, and ioctl_path is not mmio. */
+static bool my_rng_stash_on(struct my_rng *rng)
+{
+	return rng->dma && READ_ONCE(rng->ioctl_path) != MY_RNG_IOCTL_MMIO;
+}
+
+/* The algorithms whose words the stash knows how to hand out. */
+static bool my_rng_stash_knows(u32 algo)
+{
+	return algo <= MY_RNG_ALGO_HOST;
+}
+
+/*
+ * Makes sure that the stash holds a word, refilling it if it is in use.
+ * Returns 0 if it does, 1 if the caller reads registers instead (ioctl_path
+ * mmio, no DMA, or an algorithm unknown to the stash), or a refill's error.
+ */
+static int my_rng_stash_ready(struct my_rng *rng)
+{
+	u32 algo;
+	int ret;
+
+	if (rng->stash_pos < rng->stash_len)
+		return 0;
+	if (!my_rng_stash_on(rng))
+		return 1;
+	/* Read at each refill: a raw ALGO write cannot garble the words. */
+	algo = my_rng_cur_algo(rng);
+	if (!my_rng_stash_knows(algo))
+		return 1;
+	ret = my_rng_stash_fill(rng, algo, rng->stash_next);
+	if (!ret)
+		rng->stash_next = min_t(u32, 2 * rng->stash_next, MY_RNG_STASH_MAX);
+	return ret;
+}
+
+/* Hands out the next word of the stash, which is not empty, once. */
+static u32 my_rng_stash_word(struct my_rng *rng)
+{
+	__le32 *w = &rng->stash[rng->stash_pos++];
+	u32 val = le32_to_cpu(*w);
+
+	*w = 0;
+	return val;
+}
+
+/*
+ * A RAND value from the stash, which is not empty: one word, or under
+ * xoshiro256++ one output (two words, @stash_pos even) of which RAND is the
+ * high half.
+ */
+static u32 my_rng_stash_rand(struct my_rng *rng)
+{
+	if (rng->stash_algo == MY_RNG_ALGO_XOSHIRO256PP)
+		my_rng_stash_word(rng);
+	return my_rng_stash_word(rng);
+}
+
+/*
+ * read(): takes whole values (two words each) from the stash into @dst, at
+ * most @count bytes, and never refills it: the rest of a read goes by its
+ * own path. A value whose second word the stash lacks gets it from RNG, as
+ * the device's RNG64 would. Returns the bytes: a multiple of 8, or @count.
+ */
+static size_t my_rng_stash_read(struct my_rng *rng, u8 *dst, size_t count)
+{
+	size_t done = 0;
+
+	while (done < count && rng->stash_pos < rng->stash_len) {
+		size_t len = min_t(size_t, count - done, sizeof(__le64));
+		__le32 w[2];
+
+		w[0] = cpu_to_le32(my_rng_stash_word(rng));
+		if (rng->stash_pos < rng->stash_len)
+			w[1] = cpu_to_le32(my_rng_stash_word(rng));
+		else
+			w[1] = cpu_to_le32(readl(rng->base + MY_RNG_REG_RNG));
+		memcpy(dst + done, w, len);
+		done += len;
+	}
+	return done;
+}
+
+/* RAND: the next 32-bit value of the sequence. */
+static int my_rng_rand(struct my_rng *rng, u32 *val)
+{
+	int ret = my_rng_stash_ready(rng);
+
+	if (ret < 0)
+		return ret;
+	*val = ret ? readl(rng->base + MY_RNG_REG_RNG) : my_rng_stash_rand(rng);
+	return 0;
+}
+
+/*
+ * RAND64: two words, low first: one output under xoshiro256++, two outputs
+ * (two RNG reads) otherwise, which may straddle two refills, or the stash's
+ * last word and an RNG read once the ioctl path is mmio.
+ */
+static int my_rng_rand64(struct my_rng *rng, u64 *val)
+{
+	int ret = my_rng_stash_ready(rng);
+	u32 lo, hi;
+
+	if (ret < 0)
+		return ret;
+	if (ret) {
+		*val = my_rng_next64(rng);
+		return 0;
+	}
+	lo = my_rng_stash_word(rng);
+	ret = my_rng_stash_ready(rng);
+	if (ret < 0)
+		return ret;
+	hi = ret ? readl(rng->base + MY_RNG_REG_RNG) : my_rng_stash_word(rng);
+	*val = (u64)hi << 32 | lo;
+	return 0;
+}
+
+/*
+ * SEED_READ's values by DMA, after SEED: @count RAND values through the
+ * stash buffer, in as few commands as it allows. A command fills whole
+ * outputs: after an odd count of one-word values the last output's second
+ * word stays in the stash, where the next call finds it, so the sequence
+ * goes on exactly as after register reads.
+ */
+static int my_rng_seed_read_dma(struct my_rng *rng, u32 algo, u32 *vals,
+				u32 count)
+{
+	u32 words = algo == MY_RNG_ALGO_XOSHIRO256PP ? 2 : 1;
+	u32 done = 0;
+
+	while (done < count) {
+		u32 n = min_t(u32, count - done, MY_RNG_STASH_WORDS / words);
+		int ret;
+
+		ret = my_rng_stash_fill(rng, algo,
+					round_up(n * words * sizeof(u32), sizeof(u64)));
+		if (ret)
+			return ret;
+		while (n--)
+			vals[done++] = my_rng_stash_rand(rng);
+	}
+	return 0;
+}
+
+/* SEED_READ with the device locked: seed, drop the stash, take @count values. */
+static int my_rng_seed_read_locked(struct my_rng *rng, u32 seed, u32 *vals,
+				   u32 count)
+{
+	u32 algo, i;
+
+	writel(seed, rng->base + MY_RNG_REG_SEED);
+	my_rng_stash_drop(rng);
+	if (my_rng_stash_on(rng)) {
+		algo = my_rng_cur_algo(rng);
+		if (my_rng_stash_knows(algo))
+			return my_rng_seed_read_dma(rng, algo, vals, count);
+	}
+	for (i = 0; i < count; i++)
+		vals[i] = readl(rng->base + MY_RNG_REG_RNG);
+	return 0;
+}
+
+/*
  * Character device.
  */
 
@@ -532,7 +787,8 @@ static int my_rng_release(struct inode *inode, struct file *file)
 /*
  * read(): the little-endian bytes of successive RNG64 values (RNG values on
  * a device without RNG64). The bytes of a partly copied last value are
- * discarded. The MMIO path reads registers into a small buffer.
+ * discarded. On every path, each step with the device locked first takes
+ * what the stash holds. The MMIO path reads registers into a small buffer.
  */
 static ssize_t my_rng_read_mmio(struct my_rng *rng, char __user *buf,
 				size_t count)
@@ -557,9 +813,12 @@ static ssize_t my_rng_read_mmio(struct my_rng *rng, char __user *buf,
 		if (err)
 			break;
 		if (rng->features & MY_RNG_FEATURE_RNG64) {
-			for (i = 0; i < DIV_ROUND_UP(len, sizeof(__le64)); i++)
+			i = DIV_ROUND_UP(my_rng_stash_read(rng, (u8 *)&chunk, len),
+					 sizeof(__le64));
+			for (; i < DIV_ROUND_UP(len, sizeof(__le64)); i++)
 				chunk.q[i] = cpu_to_le64(my_rng_next64(rng));
 		} else {
+			/* No RNG64, no DMA, no stash. */
 			for (i = 0; i < DIV_ROUND_UP(len, sizeof(__le32)); i++)
 				chunk.l[i] = cpu_to_le32(readl(rng->base +
 							       MY_RNG_REG_RNG));
@@ -579,16 +838,40 @@ static ssize_t my_rng_read_mmio(struct my_rng *rng, char __user *buf,
 }
 
 /*
- * Bounce path: DMA into the coherent buffer, copied out under the lock
- * (which keeps remove() from freeing it) into a kernel buffer, and from there
- * to the caller without the lock, so that no page fault is taken with it.
+ * One chunk of the bounce path, with the device locked: the stash's words,
+ * then DMA into the coherent buffer, copied out under the lock (which keeps
+ * remove() from freeing it). *bytes is set to the bytes in @chunk.
+ */
+static int my_rng_bounce_chunk(struct my_rng *rng, u8 *chunk, u32 len,
+			       u32 *bytes)
+{
+	u32 stashed = my_rng_stash_read(rng, chunk, len);
+	u32 dma;
+	int err;
+
+	*bytes = stashed;
+	if (stashed == len)
+		return 0;
+	my_rng_dma_set_seg(rng, 0, rng->bounce_dma, len - stashed);
+	err = my_rng_dma_run(rng, MY_RNG_DMA_CMD_FILL, 1, true, &dma);
+	dma = min(dma, len - stashed);
+	memcpy(chunk + stashed, rng->bounce, dma);
+	memzero_explicit(rng->bounce, dma);
+	*bytes += dma;
+	return err;
+}
+
+/*
+ * Bounce path: chunks made with the device locked into a kernel buffer, and
+ * copied from there to the caller without the lock, so that no page fault
+ * is taken with it.
  */
 static ssize_t my_rng_read_bounce(struct my_rng *rng, char __user *buf,
 				  size_t count)
 {
 	size_t size = min_t(size_t, count, MY_RNG_BOUNCE_SIZE);
 	size_t done = 0;
-	void *chunk;
+	u8 *chunk;
 	int err = 0;
 
 	chunk = kvmalloc(size, GFP_KERNEL);
@@ -605,11 +888,7 @@ static ssize_t my_rng_read_bounce(struct my_rng *rng, char __user *buf,
 		err = my_rng_lock_bound(rng);
 		if (err)
 			break;
-		my_rng_dma_set_seg(rng, 0, rng->bounce_dma, len);
-		err = my_rng_dma_run(rng, MY_RNG_DMA_CMD_FILL, 1, true, &bytes);
-		bytes = min(bytes, len);
-		memcpy(chunk, rng->bounce, bytes);
-		memzero_explicit(rng->bounce, bytes);
+		err = my_rng_bounce_chunk(rng, chunk, len, &bytes);
 		mutex_unlock(&rng->lock);
 
 		if (copy_to_user(buf + done, chunk, bytes)) {
@@ -651,6 +930,56 @@ static ssize_t my_rng_fill_pages(struct my_rng *rng, struct page **pages,
 	return my_rng_dma_result(done, err);
 }
 
+/* Copies @len bytes into the pinned pages, at byte @pos from the first one's start. */
+static void my_rng_copy_to_pages(struct page **pages, size_t pos,
+				 const void *from, size_t len)
+{
+	const char *src = from;
+
+	while (len) {
+		size_t off = offset_in_page(pos);
+		size_t n = min_t(size_t, len, PAGE_SIZE - off);
+
+		memcpy_to_page(pages[pos >> PAGE_SHIFT], off, src, n);
+		pos += n;
+		src += n;
+		len -= n;
+	}
+}
+
+/*
+ * Zero-copy with the device locked: the stash's words are copied into the
+ * pinned pages, then the device writes the rest in place.
+ */
+static ssize_t my_rng_zerocopy_locked(struct my_rng *rng, struct page **pages,
+				      unsigned int npages, unsigned int offset,
+				      size_t count)
+{
+	u8 chunk[MY_RNG_READ_CHUNK];
+	size_t done = 0, skip;
+	ssize_t ret;
+
+	while (done < count) {
+		size_t n = my_rng_stash_read(rng, chunk,
+					     min(count - done, sizeof(chunk)));
+
+		if (!n)
+			break;
+		my_rng_copy_to_pages(pages, offset + done, chunk, n);
+		done += n;
+	}
+	memzero_explicit(chunk, sizeof(chunk));
+	if (done == count)
+		return done;
+
+	skip = (offset + done) >> PAGE_SHIFT;
+	ret = my_rng_fill_pages(rng, pages + skip, npages - skip,
+				offset_in_page(offset + done), count - done);
+	if (ret < 0)
+		return done ? done : ret;
+	return done + ret;
+}
+
 /*
  * Zero-copy path: the device writes the caller's pages. They are pinned
  * before the device is locked (pinning may fault them in); if only a leading
@@ -680,7 +1009,7 @@ static ssize_t my_rng_read_zerocopy(struct my_rng *rng, char __user *buf,
 
 	ret = my_rng_lock_bound(rng);
 	if (!ret) {
-		ret = my_rng_fill_pages(rng, pages, pinned, offset, count);
+		ret = my_rng_zerocopy_locked(rng, pages, pinned, offset, count);
 		mutex_unlock(&rng->lock);
 	}
 	/* Every command has ended or been aborted: the device is done. */
@@ -720,11 +1049,11 @@ static ssize_t my_rng_read(struct file *file, char __user *buf, size_t count,
 	}
 }
 
-/* One register operation done under the device lock by my_rng_locked(). */
+/* One operation done under the device lock by my_rng_locked(). */
 enum my_rng_op {
-	MY_RNG_OP_READ,		/* *val = 32-bit register @reg */
-	MY_RNG_OP_WRITE,	/* 32-bit register @reg = *val */
-	MY_RNG_OP_RAND64,	/* *val = next 64-bit output */
+	MY_RNG_OP_RAND,		/* *val = next 32-bit value */
+	MY_RNG_OP_RAND64,	/* *val = next 64-bit value */
+	MY_RNG_OP_SEED,		/* reseed with *val */
 	MY_RNG_OP_SET_ALGO,	/* select algorithm *val: -EINVAL if unknown */
 	MY_RNG_OP_GET_ALGO,	/* *val = current algorithm */
 };
@@ -733,28 +1062,33 @@ enum my_rng_op {
  * Runs one operation with the device locked, or returns -ERESTARTSYS /
  * -ENODEV without touching the device.
  */
-static int my_rng_locked(struct my_rng *rng, enum my_rng_op op,
-			 unsigned int reg, u64 *val)
+static int my_rng_locked(struct my_rng *rng, enum my_rng_op op, u64 *val)
 {
 	int ret = my_rng_lock_bound(rng);
+	u32 val32;
 
 	if (ret)
 		return ret;
 	switch (op) {
-	case MY_RNG_OP_READ:
-		*val = readl(rng->base + reg);
-		break;
-	case MY_RNG_OP_WRITE:
-		writel(*val, rng->base + reg);
+	case MY_RNG_OP_RAND:
+		ret = my_rng_rand(rng, &val32);
+		*val = val32;
 		break;
 	case MY_RNG_OP_RAND64:
-		*val = my_rng_next64(rng);
+		ret = my_rng_rand64(rng, val);
+		break;
+	case MY_RNG_OP_SEED:
+		writel(*val, rng->base + MY_RNG_REG_SEED);
+		my_rng_stash_drop(rng);
 		break;
 	case MY_RNG_OP_SET_ALGO:
-		if (my_rng_algo_valid(rng, *val))
+		/* An unknown id changes nothing: the sequence goes on. */
+		if (my_rng_algo_valid(rng, *val)) {
 			writel(*val, rng->base + MY_RNG_REG_ALGO);
-		else
+			my_rng_stash_drop(rng);
+		} else {
 			ret = -EINVAL;
+		}
 		break;
 	case MY_RNG_OP_GET_ALGO:
 		*val = my_rng_cur_algo(rng);
@@ -775,7 +1109,7 @@ static long my_rng_ioctl_info(struct my_rng *rng,
 	u64 algo;
 	int ret;
 
-	ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, 0, &algo);
+	ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, &algo);
 	if (ret)
 		return ret;
 	info.algo = algo;
@@ -795,7 +1129,6 @@ static long my_rng_ioctl_seed_read(struct my_rng *rng,
 	struct my_rng_seed_read req;
 	u32 *vals;
 	long ret = 0;
-	u32 i;
 
 	if (copy_from_user(&req, ureq, sizeof(req)))
 		return -EFAULT;
@@ -809,13 +1142,11 @@ static long my_rng_ioctl_seed_read(struct my_rng *rng,
 	ret = my_rng_lock_bound(rng);
 	if (ret)
 		goto out_free;
-	writel(req.seed, rng->base + MY_RNG_REG_SEED);
-	for (i = 0; i < req.count; i++)
-		vals[i] = readl(rng->base + MY_RNG_REG_RNG);
+	ret = my_rng_seed_read_locked(rng, req.seed, vals, req.count);
 	mutex_unlock(&rng->lock);
 
-	if (copy_to_user(u64_to_user_ptr(req.buf), vals,
-			 req.count * sizeof(*vals)))
+	if (!ret && copy_to_user(u64_to_user_ptr(req.buf), vals,
+				 req.count * sizeof(*vals)))
 		ret = -EFAULT;
 out_free:
 	kvfree(vals);
@@ -832,21 +1163,21 @@ static long my_rng_ioctl(struct file *file, unsigned int cmd,
 
 	switch (cmd) {
 	case MY_RNG_IOCTL_RAND:
-		ret = my_rng_locked(rng, MY_RNG_OP_READ, MY_RNG_REG_RNG, &val);
+		ret = my_rng_locked(rng, MY_RNG_OP_RAND, &val);
 		return ret ? ret : put_user((u32)val, (u32 __user *)argp);
 	case MY_RNG_IOCTL_SEED:
 		if (get_user(val, (u32 __user *)argp))
 			return -EFAULT;
-		return my_rng_locked(rng, MY_RNG_OP_WRITE, MY_RNG_REG_SEED, &val);
+		return my_rng_locked(rng, MY_RNG_OP_SEED, &val);
 	case MY_RNG_IOCTL_RAND64:
-		ret = my_rng_locked(rng, MY_RNG_OP_RAND64, 0, &val);
+		ret = my_rng_locked(rng, MY_RNG_OP_RAND64, &val);
 		return ret ? ret : put_user(val, (u64 __user *)argp);
 	case MY_RNG_IOCTL_SET_ALGO:
 		if (get_user(val, (u32 __user *)argp))
 			return -EFAULT;
-		return my_rng_locked(rng, MY_RNG_OP_SET_ALGO, 0, &val);
+		return my_rng_locked(rng, MY_RNG_OP_SET_ALGO, &val);
 	case MY_RNG_IOCTL_GET_ALGO:
-		ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, 0, &val);
+		ret = my_rng_locked(rng, MY_RNG_OP_GET_ALGO, &val);
 		return ret ? ret : put_user((u32)val, (u32 __user *)argp);
 	case MY_RNG_IOCTL_INFO:
 		return my_rng_ioctl_info(rng, argp);
@@ -1013,7 +1344,7 @@ static int my_rng_hwrng_read(struct hwrng *hwrng, void *data, size_t max,
 }
 
 /*
- * sysfs: read_path of the character device.
+ * sysfs: read_path and ioctl_path of the character device.
  */
 
 static struct my_rng *my_rng_from_misc_dev(struct device *dev)
@@ -1048,8 +1379,38 @@ static ssize_t read_path_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(read_path);
 
+static ssize_t ioctl_path_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct my_rng *rng = my_rng_from_misc_dev(dev);
+
+	return sysfs_emit(buf, "%s\n",
+			  my_rng_ioctl_path_names[READ_ONCE(rng->ioctl_path)]);
+}
+
+/*
+ * No lock: each call reads the path once, and a stash left when switching
+ * to mmio is still handed out first, so the sequence stays one.
+ */
+static ssize_t ioctl_path_store(struct device *dev,
+				struct device_attribute *attr, const char *buf,
+				size_t count)
+{
+	struct my_rng *rng = my_rng_from_misc_dev(dev);
+	int path = sysfs_match_string(my_rng_ioctl_path_names, buf);
+
+	if (path < 0)
+		return path;
+	if (!rng->dma && path == MY_RNG_IOCTL_STASH)
+		return -EINVAL;
+	WRITE_ONCE(rng->ioctl_path, path);
+	return count;
+}
+static DEVICE_ATTR_RW(ioctl_path);
+
 static struct attribute *my_rng_attrs[] = {
 	&dev_attr_read_path.attr,
+	&dev_attr_ioctl_path.attr,
 	NULL
 };
 ATTRIBUTE_GROUPS(my_rng);
@@ -1238,7 +1599,7 @@ static void my_rng_dma_stop(void *data)
 	writel(0, rng->regs + MY_RNG_REG_IRQ_ENABLE);
 }
 
-/* Allocates the segment list, the bounce buffer and the hw_random pool. */
+/* Allocates the segment list, the bounce buffer, the hw_random pool, the stash. */
 static int my_rng_dma_alloc(struct my_rng *rng)
 {
 	rng->segs = dmam_alloc_coherent(rng->dev,
@@ -1249,8 +1610,11 @@ static int my_rng_dma_alloc(struct my_rng *rng)
 	rng->pool = dmam_alloc_coherent(rng->dev,
 					MY_RNG_POOL_HALVES * MY_RNG_POOL_HALF,
 					&rng->pool_dma, GFP_KERNEL);
-	if (!rng->segs || !rng->bounce || !rng->pool)
+	rng->stash = dmam_alloc_coherent(rng->dev, MY_RNG_STASH_MAX,
+					 &rng->stash_dma, GFP_KERNEL);
+	if (!rng->segs || !rng->bounce || !rng->pool || !rng->stash)
 		return -ENOMEM;
+	my_rng_stash_drop(rng);
 	return 0;
 }
 
