@@ -137,13 +137,15 @@ impl MyRng {
         dma::zero(io_project!(&d.stash, [try: 4 * from..4 * to]))
     }
 
-    /// Takes the stash's next word.
+    /// Takes the stash's next word. A word-sized view (`try_cast`) is read and cleared inline:
+    /// `copy_to_slice` would call `memcpy` twice for one RAND.
     fn stash_word(&self, s: &mut Stash) -> Result<u32> {
-        let mut w = [0u8; 4];
-        self.stash_copy(s.pos, &mut w)?;
-        self.stash_clear(s.pos, s.pos + 1)?;
+        let d = self.dma.as_ref().ok_or(EIO)?;
+        let w = io_project!(&d.stash, [try: 4 * s.pos..4 * s.pos + 4]).try_cast::<[u8; 4]>()?;
+        let v = w.copy_read();
+        w.copy_write([0; 4]);
         s.pos += 1;
-        Ok(u32::from_le_bytes(w))
+        Ok(u32::from_le_bytes(v))
     }
 
     /// Takes the stash's next RAND value: one word, or under xoshiro256++ the high word of an
