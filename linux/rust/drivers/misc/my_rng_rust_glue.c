@@ -15,6 +15,7 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/hw_random.h>
+#include <linux/io.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
@@ -353,4 +354,20 @@ void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
 	kvfree(p->pages);
 	iov_iter_revert(iter, p->len - min(done, p->len));
 	kfree(p);
+}
+
+/*
+ * Reads the register at @reg @count times into @buf (readsl(), readsq()):
+ * the Rust I/O abstraction has no repeated read, and its one-value accessors
+ * each call a C helper, which in an emulated guest costs about as much again
+ * as the register access itself.
+ */
+void my_rng_rust_readsl(const void __iomem *reg, u32 *buf, unsigned int count)
+{
+	readsl(reg, buf, count);
+}
+
+void my_rng_rust_readsq(const void __iomem *reg, u64 *buf, unsigned int count)
+{
+	readsq(reg, buf, count);
 }

@@ -44,5 +44,7 @@ int my_rng_rust_pinned_write(struct my_rng_rust_pinned *p, size_t off,
 			     const void *src, size_t len);
 void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
 		       size_t done);
+void my_rng_rust_readsl(const void __iomem *reg, u32 *buf, unsigned int count);
+void my_rng_rust_readsq(const void __iomem *reg, u64 *buf, unsigned int count);
 
 #endif /* _MY_RNG_RUST_GLUE_H */

@@ -8,14 +8,16 @@
 //!   `device` link and the `read_path`/`ioctl_path` attributes are added by [`Node`].
 //! - There is no abstraction to pin the pages of an `iov_iter` (the `SGTable` abstraction only
 //!   maps pages it owns): [`Pinned`].
+//! - `kernel::io` has no repeated read of one register (`readsq()`): [`read_rep64`].
 //! - The print macros prefix the module's name: the self-test's lines go through
 //!   [`info_line`] to keep the original exercise's format.
 
-use super::{read::ReadPath, stash::IoctlPath, MyRng};
+use super::{read::ReadPath, stash::IoctlPath, Bar, MyRng};
 use core::{ffi::c_void, ptr::NonNull, sync::atomic::Ordering};
 use kernel::{
     bindings,
     ffi::{c_char, c_int, c_uint},
+    io::{Io, IoBackend, IoBase, MmioBackend},
     iov::IovIterDest,
     miscdevice::MiscDeviceRegistration,
     pci,
@@ -78,6 +80,41 @@ extern "C" {
         len: usize,
     ) -> c_int;
     fn my_rng_rust_unpin(iter: *mut bindings::iov_iter, pinned: *mut RawPinned, done: usize);
+    fn my_rng_rust_readsl(reg: *const c_void, buf: *mut u32, count: c_uint);
+    fn my_rng_rust_readsq(reg: *const c_void, buf: *mut u64, count: c_uint);
+}
+
+/// The address of the `width`-byte register at `offset` in `bar`, if it is inside and aligned.
+fn reg_addr(bar: &Bar<'_>, offset: usize, width: usize) -> Result<*const c_void> {
+    let view = bar.as_view();
+    if offset % width != 0 || offset.checked_add(width).ok_or(EINVAL)? > view.size() {
+        return Err(EINVAL);
+    }
+    // The view's pointer is the `ioremap()`ped address (`MmioRaw` is `T __iomem *` in C).
+    let base = MmioBackend::as_ptr(view).cast::<u8>();
+    Ok(base.wrapping_add(offset).cast_const().cast())
+}
+
+/// Reads the 32-bit register at `offset` of `bar` `out.len()` times (C `readsl()`; the values
+/// land as the device's little-endian bytes). `kernel::io` has no repeated read, and its
+/// one-value accessors each call a C helper, which in an emulated guest costs about as much
+/// again as the register access itself.
+pub(crate) fn read_rep32(bar: &Bar<'_>, offset: usize, out: &mut [u32]) -> Result {
+    let reg = reg_addr(bar, offset, 4)?;
+    let count = c_uint::try_from(out.len())?;
+    // SAFETY: `reg` is a register inside `bar`'s mapping, which the caller's access to `bar`
+    // keeps mapped during the call; `out` is valid for writes of `count` values.
+    unsafe { my_rng_rust_readsl(reg, out.as_mut_ptr(), count) };
+    Ok(())
+}
+
+/// [`read_rep32`] for a 64-bit register (C `readsq()`).
+pub(crate) fn read_rep64(bar: &Bar<'_>, offset: usize, out: &mut [u64]) -> Result {
+    let reg = reg_addr(bar, offset, 8)?;
+    let count = c_uint::try_from(out.len())?;
+    // SAFETY: as in `read_rep32`.
+    unsafe { my_rng_rust_readsq(reg, out.as_mut_ptr(), count) };
+    Ok(())
 }
 
 /// The `struct pci_dev` of `pdev`: `pci::Device` is a transparent wrapper of it, whose own

@@ -7,7 +7,7 @@
 
 use super::{
     dma::{self, POOL_HALF, POOL_HALVES},
-    regs, MyRng,
+    glue, regs, MyRng,
 };
 use kernel::{
     bindings,
@@ -178,13 +178,17 @@ impl MyRng {
         if st.unbound {
             return Err(ENODEV);
         }
-        self.regs(|bar| {
-            for chunk in out.chunks_mut(4) {
-                let v = bar.read32(regs::ENTROPY).to_le_bytes();
-                chunk.copy_from_slice(&v[..chunk.len()]);
-            }
-            out.len()
-        })
+        // The core asks for at most 64 bytes at a time.
+        let mut words = [0u32; 16];
+        let mut done = 0;
+        while done < out.len() {
+            let n = (out.len() - done).min(64);
+            let w = &mut words[..n.div_ceil(4)];
+            self.regs(|bar| glue::read_rep32(bar, regs::ENTROPY, w))??;
+            out[done..done + n].copy_from_slice(&words.as_bytes()[..n]);
+            done += n;
+        }
+        Ok(done)
     }
 
     /// hw_random's read: the pool on a DMA device, else the ENTROPY register.

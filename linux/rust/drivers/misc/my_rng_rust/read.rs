@@ -7,7 +7,7 @@
 
 use super::{
     dma::{self, dma_result, Dma, BOUNCE_SIZE},
-    glue::Pinned,
+    glue::{self, Pinned},
     regs, MyRng, FEATURE_RNG64,
 };
 use core::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ use kernel::{
 };
 
 /// `read()` through registers returns at most this much per call, read in chunks of
-/// `READ_CHUNK` bytes (the device is locked for one chunk at a time).
+/// `READ_CHUNK` bytes (the device is locked for one chunk at a time; a multiple of 8).
 const READ_MAX: usize = 64 * 1024;
 const READ_CHUNK: usize = 256;
 /// `read()` by DMA returns at most this much per call (the C driver's bound).
@@ -69,21 +69,24 @@ impl MyRng {
         }
     }
 
-    /// One chunk of the register path, the device locked: the stash's bytes, then RNG64 (or
-    /// RNG) register reads.
-    fn mmio_chunk(&self, chunk: &mut [u8]) -> Result {
+    /// One chunk of the register path, the device locked: the stash's bytes, then RNG64
+    /// register reads in one repeated read (RNG reads on an ABI 1 device).
+    fn mmio_chunk(&self, chunk: &mut [u64; READ_CHUNK / 8], len: usize) -> Result {
         let mut st = self.lock_bound()?;
-        let drained = self.drain(&mut st, chunk)?;
-        let rest = &mut chunk[drained..];
+        let drained = self.drain(&mut st, &mut chunk.as_mut_bytes()[..len])?;
+        if drained == len {
+            return Ok(());
+        }
+        // `drained` is a multiple of 8 when the stash ran out first.
+        let rest = &mut chunk[drained / 8..len.div_ceil(8)];
         self.regs(|bar| -> Result {
             if self.has(FEATURE_RNG64) {
-                for q in rest.chunks_mut(8) {
-                    q.copy_from_slice(&self.next64(bar)?.to_le_bytes()[..q.len()]);
-                }
-            } else {
-                for l in rest.chunks_mut(4) {
-                    l.copy_from_slice(&bar.read32(regs::RNG).to_le_bytes()[..l.len()]);
-                }
+                return glue::read_rep64(bar, regs::RNG64, rest);
+            }
+            for q in rest.iter_mut() {
+                let lo = bar.read32(regs::RNG);
+                let hi = bar.read32(regs::RNG);
+                *q = (u64::from(hi) << 32 | u64::from(lo)).to_le();
             }
             Ok(())
         })?
@@ -93,7 +96,7 @@ impl MyRng {
     /// chunks.
     fn read_mmio(&self, iov: &mut IovIterDest<'_>) -> Result<usize> {
         let count = iov.len().min(READ_MAX);
-        let mut chunk = [0u8; READ_CHUNK];
+        let mut chunk = [0u64; READ_CHUNK / 8];
         let mut done = 0;
         let mut err = Ok(());
         while done < count {
@@ -102,11 +105,11 @@ impl MyRng {
                 break;
             }
             let len = (count - done).min(READ_CHUNK);
-            if let Err(e) = self.mmio_chunk(&mut chunk[..len]) {
+            if let Err(e) = self.mmio_chunk(&mut chunk, len) {
                 err = Err(e);
                 break;
             }
-            let copied = iov.copy_to_iter(&chunk[..len]);
+            let copied = iov.copy_to_iter(&chunk.as_bytes()[..len]);
             done += copied;
             if copied < len {
                 err = Err(EFAULT);

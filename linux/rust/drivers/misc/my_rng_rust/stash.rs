@@ -22,7 +22,7 @@
 
 use super::{
     dma::{self, Dma},
-    regs, DevState, MyRng,
+    glue, regs, DevState, MyRng,
 };
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -262,7 +262,9 @@ impl MyRng {
                 return self.seed_read_dma(d, s, unit, vals);
             }
         }
-        self.regs(|bar| vals.iter_mut().for_each(|v| *v = bar.read32(regs::RNG)))
+        self.regs(|bar| glue::read_rep32(bar, regs::RNG, vals))??;
+        vals.iter_mut().for_each(|v| *v = u32::from_le(*v));
+        Ok(())
     }
 
     /// SEED_READ's values by DMA through the stash buffer, in as few commands as it allows.
