@@ -143,19 +143,33 @@ struct SgPos {
 }
 
 impl SgPos {
-    /// The position `skip` bytes into `sgt`.
-    fn at(sgt: &SGTable, mut skip: u64) -> Self {
+    /// The position `skip` bytes into `ents`.
+    fn at(ents: &[Seg], mut skip: u64) -> Self {
         let mut pos = SgPos { entry: 0, off: 0 };
-        for e in sgt.iter() {
-            if skip < e.dma_len() {
+        for &(_, len) in ents {
+            if skip < len {
                 pos.off = skip;
                 break;
             }
-            skip -= e.dma_len();
+            skip -= len;
             pos.entry += 1;
         }
         pos
     }
+}
+
+/// One mapped entry of a scatterlist: bus address and length.
+type Seg = (u64, u64);
+
+/// The mapped entries of `sgt`, read in one pass: each entry's address and length is a C
+/// helper call (and the iterator's step a call of `sg_next()`), too many to repeat in every
+/// walk of a command.
+fn sg_entries(sgt: &SGTable) -> Result<KVVec<Seg>> {
+    let mut ents = KVVec::new();
+    for e in sgt.iter() {
+        ents.push((e.dma_address(), e.dma_len()), GFP_KERNEL)?;
+    }
+    Ok(ents)
 }
 
 /// The end of a DMA command, as the interrupt handler reports it: a C `struct completion`,
@@ -285,25 +299,25 @@ impl MyRng {
     fn dma_walk(
         &self,
         d: &Dma,
-        sgt: &SGTable,
+        ents: &[Seg],
         pos: &mut SgPos,
         limit: u64,
         write: bool,
     ) -> Result<(u64, u32)> {
         let (mut total, mut nsegs) = (0u64, 0u32);
-        for e in sgt.iter().skip(pos.entry) {
+        for &(addr, elen) in ents.iter().skip(pos.entry) {
             if nsegs == d.max_segs || total == limit {
                 break;
             }
-            let len = (e.dma_len() - pos.off).min(limit - total);
+            let len = (elen - pos.off).min(limit - total);
             if write {
                 // `len` fits: it is at most `limit`, a u32 value.
-                d.set_seg(nsegs, e.dma_address() + pos.off, len as u32)?;
+                d.set_seg(nsegs, addr + pos.off, len as u32)?;
             }
             nsegs += 1;
             total += len;
             pos.off += len;
-            if pos.off < e.dma_len() {
+            if pos.off < elen {
                 break;
             }
             pos.entry += 1;
@@ -318,23 +332,30 @@ impl MyRng {
     /// command but the last ends on an 8-byte boundary: the bytes are those of the MMIO path.
     /// Returns the bytes written before the first error, and that error.
     pub(crate) fn dma_fill_sgt(&self, d: &Dma, sgt: &SGTable, skip: usize) -> (usize, Result) {
-        let entries = sgt.iter().count();
-        let mut pos = SgPos::at(sgt, skip as u64);
+        match sg_entries(sgt) {
+            Ok(ents) => self.dma_fill_ents(d, &ents, skip),
+            Err(e) => (0, Err(e)),
+        }
+    }
+
+    /// [`Self::dma_fill_sgt`] over the table's entries.
+    fn dma_fill_ents(&self, d: &Dma, ents: &[Seg], skip: usize) -> (usize, Result) {
+        let mut pos = SgPos::at(ents, skip as u64);
         let mut done = 0usize;
-        while pos.entry < entries {
+        while pos.entry < ents.len() {
             let mut end = pos;
-            let mut len = match self.dma_walk(d, sgt, &mut end, d.max_bytes.into(), false) {
+            let mut len = match self.dma_walk(d, ents, &mut end, d.max_bytes.into(), false) {
                 Ok((len, _)) => len,
                 Err(e) => return (done, Err(e)),
             };
-            if end.entry < entries {
+            if end.entry < ents.len() {
                 len &= !7;
             }
             if len == 0 {
                 // Cannot happen with page-sized segments and max_segs >= 2.
                 return (done, Err(EIO));
             }
-            let nsegs = match self.dma_walk(d, sgt, &mut pos, len, true) {
+            let nsegs = match self.dma_walk(d, ents, &mut pos, len, true) {
                 Ok((_, n)) => n,
                 Err(e) => return (done, Err(e)),
             };
