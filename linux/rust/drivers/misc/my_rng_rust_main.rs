@@ -223,6 +223,7 @@ struct MyRng {
 impl MyRng {
     /// Locks the device for a register sequence, a DMA command or the stash; `ENODEV` once
     /// `unbind` has stopped it.
+    #[inline]
     fn lock_bound(&self) -> Result<MutexGuard<'_, DevState>> {
         let st = self.lock.lock();
         if st.unbound {

@@ -50,6 +50,7 @@ const _: () = {
 const SEED_READ_MAX: u32 = 4096;
 
 /// Writes `v` to the caller's `arg`.
+#[inline]
 fn put<T: kernel::transmute::AsBytes>(arg: UserPtr, v: &T) -> Result {
     UserSlice::new(arg, core::mem::size_of::<T>())
         .writer()

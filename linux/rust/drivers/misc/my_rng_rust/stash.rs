@@ -139,6 +139,7 @@ impl MyRng {
 
     /// Takes the stash's next word. A word-sized view (`try_cast`) is read and cleared inline:
     /// `copy_to_slice` would call `memcpy` twice for one RAND.
+    #[inline]
     fn stash_word(&self, s: &mut Stash) -> Result<u32> {
         let d = self.dma.as_ref().ok_or(EIO)?;
         let w = io_project!(&d.stash, [try: 4 * s.pos..4 * s.pos + 4]).try_cast::<[u8; 4]>()?;
@@ -150,6 +151,7 @@ impl MyRng {
 
     /// Takes the stash's next RAND value: one word, or under xoshiro256++ the high word of an
     /// output.
+    #[inline]
     fn stash_rand(&self, s: &mut Stash) -> Result<u32> {
         if s.unit == Unit::Pair {
             self.stash_word(s)?;
@@ -187,12 +189,18 @@ impl MyRng {
     }
 
     /// Makes sure the stash holds a word, refilling it if the ioctl path and the algorithm
-    /// (ALGO, read at each refill so that a raw write from outside cannot make the driver
-    /// misread the words) allow it. `Ok(false)`: the caller reads the registers instead.
+    /// allow it. `Ok(false)`: the caller reads the registers instead.
+    #[inline]
     fn stash_ready(&self, s: &mut Stash) -> Result<bool> {
         if !s.is_empty() {
             return Ok(true);
         }
+        self.stash_refill(s)
+    }
+
+    /// Refills the empty stash, under the algorithm ALGO names now (read at each refill, so
+    /// that a raw write from outside cannot make the driver misread the words).
+    fn stash_refill(&self, s: &mut Stash) -> Result<bool> {
         let Some(d) = self.stash_dma() else {
             return Ok(false);
         };
@@ -205,6 +213,7 @@ impl MyRng {
     }
 
     /// RAND.
+    #[inline]
     pub(crate) fn rand(&self) -> Result<u32> {
         let mut st = self.lock_bound()?;
         let s = &mut st.stash;
@@ -218,6 +227,7 @@ impl MyRng {
     /// RAND64: two words, low first: one output under xoshiro256++, two outputs (two RNG
     /// reads) otherwise, which may straddle two refills, or the stash's last word and an RNG
     /// read once the ioctl path is mmio.
+    #[inline]
     pub(crate) fn rand64(&self) -> Result<u64> {
         let mut st = self.lock_bound()?;
         let s = &mut st.stash;
