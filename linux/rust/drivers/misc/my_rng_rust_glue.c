@@ -9,7 +9,8 @@
  * space uses to find the PCI function of a node, and the node's read_path
  * and ioctl_path attributes, are added here. There is no Rust abstraction to
  * pin the pages of an iov_iter either (the SGTable abstraction only maps
- * pages it owns): the zero-copy read() pins, maps and writes them here.
+ * pages it owns): the zero-copy read() pins, maps and writes them here. And
+ * the Rust I/O abstraction has no repeated read of one register (readsq()).
  */
 
 #include <linux/device.h>

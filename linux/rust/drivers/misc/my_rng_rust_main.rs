@@ -27,8 +27,10 @@
 //!
 //! What the Rust abstractions of this kernel do not offer is in `my_rng_rust_glue.c`, declared
 //! in [`glue`]: the hw_random registration, the node's `device` link and attributes in sysfs,
-//! pinning and mapping the pages of an `iov_iter` for zero-copy DMA, and the unprefixed log
-//! lines of the self-test.
+//! pinning and mapping the pages of an `iov_iter` for zero-copy DMA, repeated reads of one
+//! register, and the unprefixed log lines of the self-test. The other C calls, each named where
+//! it is made: `pci_disable_device()`, `flush_work()`, and a `struct completion` with a timed
+//! wait.
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::{
