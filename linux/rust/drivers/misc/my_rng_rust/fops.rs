@@ -93,6 +93,7 @@ impl MiscDevice for MyRng {
     type Ptr = Arc<MyRng>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MyRng>> {
+        // The miscdevice abstraction gives `open` the registration, not the data it is part of.
         // SAFETY: a `MiscDeviceRegistration<MyRng>` only exists as the `misc` field of a
         // `MyRngData` (see `MyRngDriver::probe`), so `data` points to one. It is alive: the misc
         // core calls `open` under its lock, and the field's drop (`misc_deregister()`) takes that
