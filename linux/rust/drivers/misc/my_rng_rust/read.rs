@@ -77,18 +77,16 @@ impl MyRng {
         if drained == len {
             return Ok(());
         }
-        // `drained` is a multiple of 8 when the stash ran out first.
-        let rest = &mut chunk[drained / 8..len.div_ceil(8)];
         self.regs(|bar| -> Result {
-            if self.has(FEATURE_RNG64) {
-                return glue::read_rep64(bar, regs::RNG64, rest);
+            if !self.has(FEATURE_RNG64) {
+                // An ABI 1 device (no DMA, no stash): one RNG value per 4 bytes.
+                for l in chunk.as_mut_bytes()[..len].chunks_mut(4) {
+                    l.copy_from_slice(&bar.read32(regs::RNG).to_le_bytes()[..l.len()]);
+                }
+                return Ok(());
             }
-            for q in rest.iter_mut() {
-                let lo = bar.read32(regs::RNG);
-                let hi = bar.read32(regs::RNG);
-                *q = (u64::from(hi) << 32 | u64::from(lo)).to_le();
-            }
-            Ok(())
+            // `drained` is a multiple of 8 when the stash ran out first.
+            glue::read_rep64(bar, regs::RNG64, &mut chunk[drained / 8..len.div_ceil(8)])
         })?
     }
 
