@@ -149,6 +149,18 @@ impl MyRng {
         Ok(u32::from_le_bytes(v))
     }
 
+    /// Takes the stash's next two words, which it holds, as one little-endian value (one view,
+    /// as for a word).
+    #[inline]
+    fn stash_pair(&self, s: &mut Stash) -> Result<u64> {
+        let d = self.dma.as_ref().ok_or(EIO)?;
+        let w = io_project!(&d.stash, [try: 4 * s.pos..4 * s.pos + 8]).try_cast::<[u8; 8]>()?;
+        let v = w.copy_read();
+        w.copy_write([0; 8]);
+        s.pos += 2;
+        Ok(u64::from_le_bytes(v))
+    }
+
     /// Takes the stash's next RAND value: one word, or under xoshiro256++ the high word of an
     /// output.
     #[inline]
@@ -234,6 +246,10 @@ impl MyRng {
         if !self.stash_ready(s)? {
             return self.regs(|bar| self.next64(bar))?;
         }
+        if s.len - s.pos >= 2 {
+            return self.stash_pair(s);
+        }
+        // The stash's last word: the high half is the next refill's first word, or RNG.
         let lo = self.stash_word(s)?;
         let hi = if self.stash_ready(s)? {
             self.stash_word(s)?
