@@ -7,13 +7,16 @@
  * calls back into Rust. The Rust miscdevice abstraction registers its node
  * without a parent and without attributes, so the "device" link that user
  * space uses to find the PCI function of a node, and the node's read_path
- * attribute, are added here. There is no Rust abstraction to pin the pages of
- * an iov_iter either: the zero-copy read() pins and maps them here.
+ * and ioctl_path attributes, are added here. There is no Rust abstraction to
+ * pin the pages of an iov_iter either (the SGTable abstraction only maps
+ * pages it owns): the zero-copy read() pins, maps and writes them here. And
+ * the Rust I/O abstraction has no repeated read of one register (readsq()).
  */
 
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/hw_random.h>
+#include <linux/io.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
@@ -63,52 +66,128 @@ void my_rng_rust_hwrng_unregister(struct hwrng *rng)
 	kfree(rng);
 }
 
-/* read() paths, as named in the read_path attribute; Rust decides which apply. */
-static const char * const my_rng_rust_paths[] = {
+/*
+ * The node's attributes and the names of their values, in the order of the
+ * Rust enums (ReadPath, IoctlPath); Rust decides which values apply.
+ */
+enum {
+	MY_RNG_RUST_ATTR_READ_PATH,
+	MY_RNG_RUST_ATTR_IOCTL_PATH,
+};
+
+static const char * const my_rng_rust_read_paths[] = {
 	"auto", "mmio", "bounce", "zerocopy",
+};
+
+static const char * const my_rng_rust_ioctl_paths[] = {
+	"auto", "mmio", "stash",
 };
 
 /**
  * struct my_rng_rust_node - what the glue adds to a misc node in sysfs
- * @read_path: the read_path attribute
- * @priv:      the device's Rust state, for my_rng_rust_path_get/set()
+ * @read_path:  the read_path attribute
+ * @ioctl_path: the ioctl_path attribute
+ * @priv:       the device's Rust state, for my_rng_rust_attr_get/set()
  */
 struct my_rng_rust_node {
 	struct device_attribute read_path;
+	struct device_attribute ioctl_path;
 	const void *priv;
 };
 
-static ssize_t my_rng_rust_path_show(struct device *dev,
-				     struct device_attribute *attr, char *buf)
+static ssize_t my_rng_rust_attr_show(const void *priv, unsigned int attr,
+				     const char * const *names, size_t n,
+				     char *buf)
 {
-	struct my_rng_rust_node *node =
-		container_of(attr, struct my_rng_rust_node, read_path);
-	unsigned int path = my_rng_rust_path_get(node->priv);
+	unsigned int idx = my_rng_rust_attr_get(priv, attr);
 
-	if (path >= ARRAY_SIZE(my_rng_rust_paths))
+	if (idx >= n)
 		return -EIO;
-	return sysfs_emit(buf, "%s\n", my_rng_rust_paths[path]);
+	return sysfs_emit(buf, "%s\n", names[idx]);
 }
 
-static ssize_t my_rng_rust_path_store(struct device *dev,
-				      struct device_attribute *attr,
+static ssize_t my_rng_rust_attr_store(const void *priv, unsigned int attr,
+				      const char * const *names, size_t n,
 				      const char *buf, size_t count)
+{
+	int idx = __sysfs_match_string(names, n, buf);
+	int ret;
+
+	if (idx < 0)
+		return idx;
+	ret = my_rng_rust_attr_set(priv, attr, idx);
+	return ret ? ret : count;
+}
+
+static ssize_t my_rng_rust_read_path_show(struct device *dev,
+					  struct device_attribute *attr,
+					  char *buf)
 {
 	struct my_rng_rust_node *node =
 		container_of(attr, struct my_rng_rust_node, read_path);
-	int path = sysfs_match_string(my_rng_rust_paths, buf);
-	int ret;
 
-	if (path < 0)
-		return path;
-	ret = my_rng_rust_path_set(node->priv, path);
-	return ret ? ret : count;
+	return my_rng_rust_attr_show(node->priv, MY_RNG_RUST_ATTR_READ_PATH,
+				     my_rng_rust_read_paths,
+				     ARRAY_SIZE(my_rng_rust_read_paths), buf);
+}
+
+static ssize_t my_rng_rust_read_path_store(struct device *dev,
+					   struct device_attribute *attr,
+					   const char *buf, size_t count)
+{
+	struct my_rng_rust_node *node =
+		container_of(attr, struct my_rng_rust_node, read_path);
+
+	return my_rng_rust_attr_store(node->priv, MY_RNG_RUST_ATTR_READ_PATH,
+				      my_rng_rust_read_paths,
+				      ARRAY_SIZE(my_rng_rust_read_paths), buf,
+				      count);
+}
+
+static ssize_t my_rng_rust_ioctl_path_show(struct device *dev,
+					   struct device_attribute *attr,
+					   char *buf)
+{
+	struct my_rng_rust_node *node =
+		container_of(attr, struct my_rng_rust_node, ioctl_path);
+
+	return my_rng_rust_attr_show(node->priv, MY_RNG_RUST_ATTR_IOCTL_PATH,
+				     my_rng_rust_ioctl_paths,
+				     ARRAY_SIZE(my_rng_rust_ioctl_paths), buf);
+}
+
+static ssize_t my_rng_rust_ioctl_path_store(struct device *dev,
+					    struct device_attribute *attr,
+					    const char *buf, size_t count)
+{
+	struct my_rng_rust_node *node =
+		container_of(attr, struct my_rng_rust_node, ioctl_path);
+
+	return my_rng_rust_attr_store(node->priv, MY_RNG_RUST_ATTR_IOCTL_PATH,
+				      my_rng_rust_ioctl_paths,
+				      ARRAY_SIZE(my_rng_rust_ioctl_paths), buf,
+				      count);
+}
+
+static void my_rng_rust_attr_init(struct device_attribute *a, const char *name,
+				  ssize_t (*show)(struct device *,
+						  struct device_attribute *,
+						  char *),
+				  ssize_t (*store)(struct device *,
+						   struct device_attribute *,
+						   const char *, size_t))
+{
+	sysfs_attr_init(&a->attr);
+	a->attr.name = name;
+	a->attr.mode = 0644;
+	a->show = show;
+	a->store = store;
 }
 
 /*
  * /sys/class/misc/<node>/device -> the PCI function, as for a C misc driver,
- * and /sys/class/misc/<node>/read_path, whose value @priv holds (it must
- * outlive the node's teardown). Stores what to tear down in *@out.
+ * and /sys/class/misc/<node>/{read,ioctl}_path, whose values @priv holds (it
+ * must outlive the node's teardown). Stores what to tear down in *@out.
  */
 int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
 			   const void *priv, struct my_rng_rust_node **out)
@@ -118,11 +197,12 @@ int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
 
 	if (!node)
 		return -ENOMEM;
-	sysfs_attr_init(&node->read_path.attr);
-	node->read_path.attr.name = "read_path";
-	node->read_path.attr.mode = 0644;
-	node->read_path.show = my_rng_rust_path_show;
-	node->read_path.store = my_rng_rust_path_store;
+	my_rng_rust_attr_init(&node->read_path, "read_path",
+			      my_rng_rust_read_path_show,
+			      my_rng_rust_read_path_store);
+	my_rng_rust_attr_init(&node->ioctl_path, "ioctl_path",
+			      my_rng_rust_ioctl_path_show,
+			      my_rng_rust_ioctl_path_store);
 	node->priv = priv;
 
 	ret = sysfs_create_link(&misc->this_device->kobj, &pdev->dev.kobj,
@@ -132,9 +212,14 @@ int my_rng_rust_node_setup(struct miscdevice *misc, struct pci_dev *pdev,
 	ret = device_create_file(misc->this_device, &node->read_path);
 	if (ret)
 		goto err_link;
+	ret = device_create_file(misc->this_device, &node->ioctl_path);
+	if (ret)
+		goto err_read_path;
 	*out = node;
 	return 0;
 
+err_read_path:
+	device_remove_file(misc->this_device, &node->read_path);
 err_link:
 	sysfs_remove_link(&misc->this_device->kobj, "device");
 err_free:
@@ -146,6 +231,7 @@ err_free:
 void my_rng_rust_node_teardown(struct miscdevice *misc,
 			       struct my_rng_rust_node *node)
 {
+	device_remove_file(misc->this_device, &node->ioctl_path);
 	device_remove_file(misc->this_device, &node->read_path);
 	sysfs_remove_link(&misc->this_device->kobj, "device");
 	kfree(node);
@@ -227,6 +313,32 @@ struct sg_table *my_rng_rust_map(struct pci_dev *pdev,
 	return &p->sgt;
 }
 
+/* Unmaps @p if it is mapped: the device has stopped writing it. */
+void my_rng_rust_unmap(struct my_rng_rust_pinned *p)
+{
+	if (p->mapped)
+		dma_unmap_sgtable(p->dev, &p->sgt, DMA_FROM_DEVICE, 0);
+	p->mapped = false;
+}
+
+/*
+ * Copies @len bytes from @src into @p's pages from byte @off on; @p is not
+ * mapped (an unmap could otherwise write over the copy). -EINVAL if that is
+ * beyond what was pinned.
+ */
+int my_rng_rust_pinned_write(struct my_rng_rust_pinned *p, size_t off,
+			     const void *src, size_t len)
+{
+	if (!len)
+		return 0;
+	if (p->mapped || off > p->len || len > p->len - off)
+		return -EINVAL;
+	if (sg_pcopy_from_buffer(p->sgt.sgl, p->sgt.orig_nents, src, len,
+				 off) != len)
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * Releases @p once the device has stopped writing it: unmapped, unpinned
  * (dirty: the device wrote them) and freed; @iter is moved back over the
@@ -235,8 +347,7 @@ struct sg_table *my_rng_rust_map(struct pci_dev *pdev,
 void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
 		       size_t done)
 {
-	if (p->mapped)
-		dma_unmap_sgtable(p->dev, &p->sgt, DMA_FROM_DEVICE, 0);
+	my_rng_rust_unmap(p);
 	if (p->sgt.sgl)
 		sg_free_table(&p->sgt);
 	if (p->pinned)
@@ -244,4 +355,20 @@ void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
 	kvfree(p->pages);
 	iov_iter_revert(iter, p->len - min(done, p->len));
 	kfree(p);
+}
+
+/*
+ * Reads the register at @reg @count times into @buf (readsl(), readsq()):
+ * the Rust I/O abstraction has no repeated read, and its one-value accessors
+ * each call a C helper, which in an emulated guest costs about as much again
+ * as the register access itself.
+ */
+void my_rng_rust_readsl(const void __iomem *reg, u32 *buf, unsigned int count)
+{
+	readsl(reg, buf, count);
+}
+
+void my_rng_rust_readsq(const void __iomem *reg, u64 *buf, unsigned int count)
+{
+	readsq(reg, buf, count);
 }

@@ -18,9 +18,14 @@ struct sg_table;
 
 /* Defined in Rust: reads host entropy of the device whose state is @priv. */
 int my_rng_rust_hwrng_read(const void *priv, void *data, size_t max, bool wait);
-/* Defined in Rust: the read_path of the device whose state is @priv. */
-unsigned int my_rng_rust_path_get(const void *priv);
-int my_rng_rust_path_set(const void *priv, unsigned int path);
+/*
+ * Defined in Rust: the value (index into the attribute's names) of the node
+ * attribute @attr of the device whose state is @priv; setting it may refuse
+ * a value the device cannot take (-EINVAL).
+ */
+unsigned int my_rng_rust_attr_get(const void *priv, unsigned int attr);
+int my_rng_rust_attr_set(const void *priv, unsigned int attr,
+			 unsigned int idx);
 
 int my_rng_rust_hwrng_register(const char *name, const void *priv,
 			       unsigned short quality, struct hwrng **out);
@@ -34,7 +39,12 @@ ssize_t my_rng_rust_pin(struct iov_iter *iter, size_t max,
 			struct my_rng_rust_pinned **out);
 struct sg_table *my_rng_rust_map(struct pci_dev *pdev,
 				 struct my_rng_rust_pinned *p);
+void my_rng_rust_unmap(struct my_rng_rust_pinned *p);
+int my_rng_rust_pinned_write(struct my_rng_rust_pinned *p, size_t off,
+			     const void *src, size_t len);
 void my_rng_rust_unpin(struct iov_iter *iter, struct my_rng_rust_pinned *p,
 		       size_t done);
+void my_rng_rust_readsl(const void __iomem *reg, u32 *buf, unsigned int count);
+void my_rng_rust_readsq(const void __iomem *reg, u64 *buf, unsigned int count);
 
 #endif /* _MY_RNG_RUST_GLUE_H */

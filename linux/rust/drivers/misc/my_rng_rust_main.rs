@@ -8,48 +8,60 @@
 //! with the ENTROPY register also feeds hw_random. An ABI 1 device (the original exercise) only
 //! has RNG and SEED; it is recognised by the missing magic in its ID register.
 //!
-//! On an ABI 2.1 device with the DMA engine and its interrupt, `read()` runs by DMA, as the C
-//! driver's does: below 4 KiB through a coherent bounce buffer, from 4 KiB on straight into the
-//! caller's pinned pages (zero-copy), waiting for the completion interrupt (MSI, else INTx). The
-//! `read_path` attribute selects a path as in the C driver. hw_random reads the ENTROPY register
-//! (the C driver serves it from a DMA-filled pool instead).
+//! On an ABI 2.1 device with the DMA engine and its interrupt, as in the C driver:
+//! - `read()` runs by DMA: below 4 KiB through a coherent bounce buffer, from 4 KiB on straight
+//!   into the caller's pinned pages (zero-copy); the `read_path` attribute selects a path
+//!   ([`read`]);
+//! - RAND, RAND64 and SEED_READ are served from a stash of the seeded sequence that DMA refills,
+//!   and `read()` hands out what the stash holds first; the `ioctl_path` attribute chooses
+//!   register reads instead ([`stash`], and the shared design the C driver follows);
+//! - hw_random is served from a pool of host entropy that DMA refills ahead of demand
+//!   ([`pool`]); without DMA it reads the ENTROPY register.
 //!
-//! Locking: a per-device mutex makes every register sequence and every DMA command atomic with
-//! respect to the other users of the device (ioctls, `read()`, hw_random). BAR0 is a
-//! device-managed resource ([`pci::DevresBar`]): once the device is unbound it is revoked, and
-//! every call on a file that is still open fails with `ENODEV`; `unbind` first stops the DMA
-//! engine under the mutex. The per-device state is reference counted: each open file holds a
-//! reference, so it outlives the binding.
+//! Locking: a per-device mutex makes every register sequence, every DMA command and every use
+//! of the stash atomic with respect to the other users of the device (ioctls, `read()`,
+//! hw_random's refills). BAR0 is a device-managed resource ([`pci::DevresBar`]): once the device
+//! is unbound it is revoked, and every call on a file that is still open fails with `ENODEV`;
+//! `unbind` first stops the DMA engine and the pool's refills. The per-device state is reference
+//! counted: each open file holds a reference, so it outlives the binding.
 //!
-//! What the Rust abstractions of this kernel do not offer is in `my_rng_rust_glue.c`: the
-//! hw_random registration, the node's `device` link and `read_path` attribute in sysfs, pinning
-//! and mapping the pages of an `iov_iter` for zero-copy DMA, and the unprefixed log lines of the
-//! self-test.
+//! What the Rust abstractions of this kernel do not offer is in `my_rng_rust_glue.c`, declared
+//! in [`glue`]: the hw_random registration, the node's `device` link and attributes in sysfs,
+//! pinning and mapping the pages of an `iov_iter` for zero-copy DMA, repeated reads of one
+//! register, and the unprefixed log lines of the self-test. The other C calls, each named where
+//! it is made: `pci_disable_device()`, `flush_work()`, and a `struct completion` with a timed
+//! wait.
 
-use core::{
-    ffi::c_void,
-    ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
-};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::{
     bindings,
     device::Core,
-    dma::{Coherent, Device as _, DmaMask},
-    ffi::{c_char, c_int, c_uint},
-    fs::{File, Kiocb},
     io::Io,
-    ioctl::{_IOR, _IOW, _IOWR},
-    iov::IovIterDest,
-    irq::{self, IrqReturn},
-    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
-    new_condvar, new_mutex, new_spinlock_irq, pci,
+    new_condvar, new_mutex, new_spinlock, pci,
     prelude::*,
-    scatterlist::SGTable,
     str::CString,
-    sync::{aref::ARef, Arc, ArcBorrow, CondVar, CondVarTimeoutResult, Mutex, SpinLockIrq},
-    time::{msecs_to_jiffies, Jiffies},
-    uaccess::{UserPtr, UserSlice},
+    sync::{aref::ARef, Arc, CondVar, Mutex, MutexGuard, SpinLock},
+    workqueue::{new_work, Work},
 };
+
+#[path = "my_rng_rust/dma.rs"]
+mod dma;
+#[path = "my_rng_rust/fops.rs"]
+mod fops;
+#[path = "my_rng_rust/glue.rs"]
+mod glue;
+#[path = "my_rng_rust/pool.rs"]
+mod pool;
+#[path = "my_rng_rust/read.rs"]
+mod read;
+#[path = "my_rng_rust/stash.rs"]
+mod stash;
+
+use dma::{Dma, DmaDone, Interrupt};
+use glue::{HwRng, Node};
+use pool::Pool;
+use read::ReadPath;
+use stash::{IoctlPath, Stash};
 
 /// Register offsets into BAR0 (32-bit little-endian registers, RNG64 64-bit).
 mod regs {
@@ -77,6 +89,9 @@ mod regs {
     pub(crate) const END: usize = IRQ_ENABLE + 4;
 }
 
+/// BAR0 as the driver maps it.
+type Bar<'a> = pci::Bar<'a, { regs::END }>;
+
 /// ID register of an ABI 2 device: magic "MR" in bits 31..16.
 const ID_MAGIC: u32 = 0x4d52;
 const FEATURE_RNG64: u32 = 1 << 0;
@@ -85,92 +100,6 @@ const FEATURE_ENTROPY: u32 = 1 << 2;
 const FEATURE_DMA: u32 = 1 << 3;
 const FEATURE_IRQ: u32 = 1 << 4;
 const ALGO_GLIBC: u32 = 0;
-
-/// DMA_CMD values, DMA_STATUS state field and IRQ_STATUS/IRQ_ENABLE bits (ABI 2.1).
-const DMA_CMD_FILL: u32 = 0x1;
-const DMA_CMD_ABORT: u32 = 0x4;
-const DMA_STATE: u32 = 0x3;
-const DMA_STATE_BUSY: u32 = 1;
-const DMA_STATE_DONE: u32 = 2;
-const IRQ_DMA_DONE: u32 = 1 << 0;
-
-/// `struct my_rng_info` of the uapi header.
-#[repr(C)]
-struct Info {
-    id: u32,
-    features: u32,
-    algos: u32,
-    algo: u32,
-}
-
-/// `struct my_rng_seed_read` of the uapi header.
-#[repr(C)]
-struct SeedRead {
-    seed: u32,
-    count: u32,
-    buf: u64,
-}
-
-const IOCTL_MAGIC: u32 = b'q' as u32;
-const IOCTL_RAND: u32 = _IOR::<u32>(IOCTL_MAGIC, 1);
-const IOCTL_SEED: u32 = _IOW::<u32>(IOCTL_MAGIC, 1);
-const IOCTL_RAND64: u32 = _IOR::<u64>(IOCTL_MAGIC, 2);
-const IOCTL_SET_ALGO: u32 = _IOW::<u32>(IOCTL_MAGIC, 3);
-const IOCTL_GET_ALGO: u32 = _IOR::<u32>(IOCTL_MAGIC, 3);
-const IOCTL_INFO: u32 = _IOR::<Info>(IOCTL_MAGIC, 4);
-const IOCTL_SEED_READ: u32 = _IOWR::<SeedRead>(IOCTL_MAGIC, 5);
-
-// The ABI is fixed: the numbers of the uapi header, as the C driver checks them.
-const _: () = {
-    assert!(core::mem::size_of::<Info>() == 16);
-    assert!(core::mem::size_of::<SeedRead>() == 16);
-    assert!(IOCTL_RAND == 0x80047101);
-    assert!(IOCTL_SEED == 0x40047101);
-    assert!(IOCTL_RAND64 == 0x80087102);
-    assert!(IOCTL_SET_ALGO == 0x40047103);
-    assert!(IOCTL_GET_ALGO == 0x80047103);
-    assert!(IOCTL_INFO == 0x80107104);
-    assert!(IOCTL_SEED_READ == 0xc0107105);
-};
-
-/// Largest count accepted by `MY_RNG_IOCTL_SEED_READ`.
-const SEED_READ_MAX: u32 = 4096;
-/// `read()` through registers returns at most this much per call, read in chunks of
-/// `READ_CHUNK` bytes.
-const READ_MAX: usize = 64 * 1024;
-const READ_CHUNK: usize = 256;
-/// `read()` by DMA returns at most this much per call (the C driver's bound).
-const DMA_READ_MAX: usize = 1 << 20;
-/// From this size on, `auto` reads are zero-copy; smaller ones go through the bounce buffer.
-const ZEROCOPY_MIN: usize = 4096;
-/// The coherent bounce buffer: one single-segment command at most.
-const BOUNCE_SIZE: usize = 16 * 1024;
-/// A command that has not ended after this long is aborted.
-const DMA_TIMEOUT_MS: u32 = 10_000;
-/// At most this many segments per command, whatever DMA_MAX_SEGS says (the list's size).
-const DMA_SEGS_LIMIT: u32 = 4096;
-
-/// `read()` paths, as the `read_path` attribute names them (index into the glue's names).
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-enum ReadPath {
-    Auto = 0,
-    Mmio = 1,
-    Bounce = 2,
-    Zerocopy = 3,
-}
-
-impl ReadPath {
-    fn from_index(i: u32) -> Option<Self> {
-        match i {
-            0 => Some(Self::Auto),
-            1 => Some(Self::Mmio),
-            2 => Some(Self::Bounce),
-            3 => Some(Self::Zerocopy),
-            _ => None,
-        }
-    }
-}
 
 /// hw_random quality, as in the C driver: a quarter credit for host entropy the guest cannot
 /// verify (QEMU's `-seed` makes it deterministic).
@@ -207,43 +136,6 @@ const HWRNG_NAMES: [&CStr; 8] = [
     c"my_rng.7",
 ];
 
-/// Opaque `struct hwrng`, owned by the glue.
-#[repr(C)]
-struct RawHwrng {
-    _opaque: [u8; 0],
-}
-
-extern "C" {
-    fn my_rng_rust_hwrng_register(
-        name: *const c_char,
-        data: *const c_void,
-        quality: u16,
-        out: *mut *mut RawHwrng,
-    ) -> c_int;
-    fn my_rng_rust_hwrng_unregister(rng: *mut RawHwrng);
-    // `struct miscdevice *`, `struct pci_dev *` and `struct my_rng_rust_node *`, as untyped
-    // pointers: the bindings' types of the first two are not FFI-safe by the compiler's rules
-    // (zero-sized members), the last one is the glue's own.
-    fn my_rng_rust_node_setup(
-        misc: *mut c_void,
-        pdev: *mut c_void,
-        data: *const c_void,
-        out: *mut *mut c_void,
-    ) -> c_int;
-    fn my_rng_rust_node_teardown(misc: *mut c_void, node: *mut c_void);
-    fn my_rng_rust_info_line(line: *const c_char);
-    // `struct my_rng_rust_pinned *` as an untyped pointer: the glue's own type.
-    fn my_rng_rust_pin(iter: *mut bindings::iov_iter, max: usize, out: *mut *mut c_void) -> isize;
-    fn my_rng_rust_map(pdev: *mut c_void, pinned: *mut c_void) -> *mut bindings::sg_table;
-    fn my_rng_rust_unpin(iter: *mut bindings::iov_iter, pinned: *mut c_void, done: usize);
-}
-
-/// Prints one line at info level without the module prefix.
-fn info_line(line: &CStr) {
-    // SAFETY: `line` is a NUL-terminated string that lives for the duration of the call.
-    unsafe { my_rng_rust_info_line(line.as_char_ptr()) };
-}
-
 /// Device indices in use, one bit each (the first device gets index 0).
 static INDICES: AtomicU32 = AtomicU32::new(0);
 
@@ -277,127 +169,88 @@ impl Drop for Index {
     }
 }
 
-/// The DMA engine's buffers and limits (ABI 2.1 devices with DMA and its interrupt).
-struct Dma {
-    /// Segment list the device reads: `max_segs` entries of two little-endian words each,
-    /// the bus address, then the length (low half) and flags (high half, 0).
-    segs: Coherent<[u64]>,
-    /// Bounce buffer of `read()`, `BOUNCE_SIZE` bytes.
-    bounce: Coherent<[u8]>,
-    /// Segments per command, DMA_MAX_SEGS (at most `DMA_SEGS_LIMIT`).
-    max_segs: u32,
-    /// Bytes per command, DMA_MAX_BYTES.
-    max_bytes: u32,
-    /// The PCI function, for mapping the pages of a zero-copy read.
-    pdev: ARef<pci::Device>,
+/// What the device mutex protects besides the device's registers and DMA engine.
+struct DevState {
+    /// `unbind` has stopped the device: nothing starts on it any more.
+    unbound: bool,
+    /// The part of the seeded sequence fetched ahead by DMA.
+    stash: Stash,
 }
 
-impl Dma {
-    /// Allocates the buffers for the device's limits, DMA_MAX_SEGS and DMA_MAX_BYTES; `None`
-    /// (after a log line) if the device is not usable by DMA, which is then used through its
-    /// registers.
-    fn new(pdev: &pci::Device<Core<'_>>, max_segs: u32, max_bytes: u32) -> Option<Self> {
-        let max_segs = max_segs.min(DMA_SEGS_LIMIT);
-        // A bounce command is one segment of up to BOUNCE_SIZE bytes; a zero-copy command
-        // needs two segments to make progress over a page boundary.
-        if max_segs < 2 || (max_bytes as usize) < BOUNCE_SIZE {
-            dev_warn!(
-                pdev,
-                "DMA limits too small ({max_segs} segments, {max_bytes} bytes): no DMA\n"
-            );
-            return None;
-        }
-        let alloc = || -> Result<Self> {
-            // SAFETY: probe is the only user of the device's DMA settings at this point.
-            unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
-            Ok(Dma {
-                segs: Coherent::zeroed_slice(pdev.as_ref(), 2 * max_segs as usize, GFP_KERNEL)?,
-                bounce: Coherent::zeroed_slice(pdev.as_ref(), BOUNCE_SIZE, GFP_KERNEL)?,
-                max_segs,
-                max_bytes,
-                pdev: pdev.into(),
-            })
-        };
-        match alloc() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                dev_warn!(pdev, "DMA setup failed ({e:?}): no DMA\n");
-                None
-            }
-        }
-    }
-
-    /// Sets entry `i` of the segment list.
-    ///
-    /// # Safety
-    ///
-    /// No command runs (the device does not read the list) and the caller holds the device's
-    /// mutex (nothing else writes it).
-    unsafe fn set_seg(&self, i: u32, addr: u64, len: u32) {
-        let i = 2 * i as usize;
-        // SAFETY: per the function's requirements, nothing else accesses the list.
-        let segs = unsafe { self.segs.as_mut() };
-        segs[i] = addr.to_le();
-        segs[i + 1] = u64::from(len).to_le();
-    }
-}
-
-/// Where a zero-copy fill stands in a DMA-mapped scatterlist.
+/// What the device reported at probe.
 #[derive(Clone, Copy)]
-struct SgPos {
-    /// Index of the current entry.
-    entry: usize,
-    /// Bytes of the current entry already used.
-    off: u64,
-}
-
-/// The state of one device, shared by the binding and every open file.
-#[pin_data]
-struct MyRng {
-    /// BAR0, revoked when the device is unbound.
-    bar: pci::DevresBar<{ regs::END }>,
-    /// Serialises register sequences and DMA commands; true once `unbind` has stopped the
-    /// device (then nothing starts on it any more).
-    #[pin]
-    lock: Mutex<bool>,
+struct Ident {
     /// ID register (0 on an ABI 1 device).
     id: u32,
     /// FEATURES register (0 on an ABI 1 device).
     features: u32,
     /// ALGOS register (0 on an ABI 1 device).
     algos: u32,
+    /// DMA_MAX_SEGS and DMA_MAX_BYTES, on a device with DMA and its interrupt.
+    dma_limits: Option<(u32, u32)>,
+}
+
+/// The state of one device, shared by the binding, every open file, the hw_random source, the
+/// interrupt handler and the pool's work item.
+#[pin_data]
+struct MyRng {
+    /// BAR0, revoked when the device is unbound.
+    bar: pci::DevresBar<{ regs::END }>,
+    /// Serialises register sequences, DMA commands and the stash.
+    #[pin]
+    lock: Mutex<DevState>,
+    ident: Ident,
     /// `read()` path chosen through sysfs, a [`ReadPath`].
     read_path: AtomicU32,
+    /// RAND/RAND64/SEED_READ path chosen through sysfs, an [`IoctlPath`].
+    ioctl_path: AtomicU32,
     /// The DMA engine's buffers, if the device has the engine.
     dma: Option<Dma>,
     /// The completion interrupt is set up: `dma` is in use.
     dma_on: AtomicBool,
-    /// Set by the interrupt handler when a command ends; cleared by the waiter.
+    /// Completed by the interrupt handler when a command ends.
     #[pin]
-    dma_done: SpinLockIrq<bool>,
+    dma_done: DmaDone,
+    /// hw_random's pool of host entropy (DMA devices).
     #[pin]
-    dma_wait: CondVar,
+    pool: SpinLock<Pool>,
+    /// Woken after a refill of the pool, for a hw_random read that may wait.
+    #[pin]
+    pool_wait: CondVar,
+    /// Refills the empty halves of the pool.
+    #[pin]
+    pool_work: Work<MyRng>,
 }
 
 impl MyRng {
-    /// Runs `f` on the registers with the device locked, or fails with `ENODEV` once the
-    /// device is unbound. `f` runs in an RCU read-side section: it must not sleep.
-    fn with_regs<R>(&self, f: impl FnOnce(&pci::Bar<'_, { regs::END }>) -> R) -> Result<R> {
-        let unbound = self.lock.lock();
-        if *unbound {
+    /// Locks the device for a register sequence, a DMA command or the stash; `ENODEV` once
+    /// `unbind` has stopped it.
+    #[inline]
+    fn lock_bound(&self) -> Result<MutexGuard<'_, DevState>> {
+        let st = self.lock.lock();
+        if st.unbound {
             return Err(ENODEV);
         }
-        self.regs(f)
+        Ok(st)
     }
 
-    /// Runs `f` on the registers; the caller holds the mutex. `f` must not sleep.
-    fn regs<R>(&self, f: impl FnOnce(&pci::Bar<'_, { regs::END }>) -> R) -> Result<R> {
+    /// Runs `f` on the registers; the caller holds the mutex (or is the interrupt handler, for
+    /// IRQ_STATUS only). `f` runs in an RCU read-side section of the revocable BAR: it must not
+    /// sleep.
+    fn regs<R>(&self, f: impl FnOnce(&Bar<'_>) -> R) -> Result<R> {
         let bar = self.bar.try_access().ok_or(ENODEV)?;
         Ok(f(&bar))
     }
 
+    /// Runs `f` on the registers with the device locked, or fails with `ENODEV` once the
+    /// device is unbound. `f` must not sleep.
+    fn with_regs<R>(&self, f: impl FnOnce(&Bar<'_>) -> R) -> Result<R> {
+        let _st = self.lock_bound()?;
+        self.regs(f)
+    }
+
     fn has(&self, feature: u32) -> bool {
-        self.features & feature != 0
+        self.ident.features & feature != 0
     }
 
     /// The DMA engine, once its interrupt is set up.
@@ -410,9 +263,9 @@ impl MyRng {
     }
 
     /// Next 64-bit output: RNG64, or two RNG reads (low half first) on an ABI 1 device. RNG64
-    /// is read with the checked accessor: BAR mappings have no infallible 64-bit one (the
-    /// check cannot fail, the offset is aligned and inside the mapping).
-    fn next64(&self, bar: &pci::Bar<'_, { regs::END }>) -> Result<u64> {
+    /// is read with the checked accessor: a BAR's region is only known to be 4-byte aligned at
+    /// compile time, so the infallible 64-bit accessor does not apply (the check cannot fail).
+    fn next64(&self, bar: &Bar<'_>) -> Result<u64> {
         if self.has(FEATURE_RNG64) {
             return bar.try_read64(regs::RNG64);
         }
@@ -421,7 +274,7 @@ impl MyRng {
         Ok(u64::from(hi) << 32 | u64::from(lo))
     }
 
-    fn cur_algo(&self, bar: &pci::Bar<'_, { regs::END }>) -> u32 {
+    fn cur_algo(&self, bar: &Bar<'_>) -> u32 {
         if self.has(FEATURE_ALGO) {
             bar.read32(regs::ALGO)
         } else {
@@ -430,7 +283,7 @@ impl MyRng {
     }
 
     fn algo_valid(&self, algo: u32) -> bool {
-        self.has(FEATURE_ALGO) && algo < 32 && self.algos & (1 << algo) != 0
+        self.has(FEATURE_ALGO) && algo < 32 && self.ident.algos & (1 << algo) != 0
     }
 
     /// The test the original exercise ran at boot, in exactly its format.
@@ -449,22 +302,7 @@ impl MyRng {
             // Leave the generator as after a reset: seeded with 0.
             bar.write32(0, regs::SEED);
         })?;
-
-        let mut ok = true;
-        info_line(TEST_RULE);
-        info_line(c"BEGIN MY-RNG TEST");
-        info_line(TEST_RULE);
-        for (i, round) in val.iter().enumerate() {
-            for (j, v) in round.iter().enumerate() {
-                let line = CString::try_from_fmt(fmt!("Round {i} number {j}: {v}"))?;
-                info_line(&line);
-                // Algorithm 0 (glibc) was selected on an ABI 2 device: known values.
-                ok &= *v == val[0][j] && (!self.has(FEATURE_ALGO) || *v == TEST_EXPECTED[j]);
-            }
-        }
-        info_line(TEST_RULE);
-        info_line(c"END MY-RNG TEST");
-        info_line(TEST_RULE);
+        let ok = print_selftest(&val, self.has(FEATURE_ALGO))?;
         if ok {
             dev_info!(pdev, "self-test passed\n");
         } else {
@@ -476,627 +314,44 @@ impl MyRng {
         Ok(())
     }
 
-    /// hw_random: host entropy (ENTROPY) only, so that it never consumes values of the seeded
-    /// sequence the users of the node see. A read that may not wait gets nothing while the
-    /// device is busy.
-    fn hwrng_read(&self, data: &mut [u8], wait: bool) -> Result<usize> {
-        let unbound = if wait {
-            self.lock.lock()
-        } else {
-            match self.lock.try_lock() {
-                Some(g) => g,
-                None => return Ok(0),
-            }
-        };
-        if *unbound {
-            return Err(ENODEV);
-        }
-        self.regs(|bar| {
-            for chunk in data.chunks_mut(4) {
-                let v = bar.read32(regs::ENTROPY).to_le_bytes();
-                chunk.copy_from_slice(&v[..chunk.len()]);
-            }
-            data.len()
-        })
-    }
-
-    /// The path of a `read()` of `count` bytes.
-    fn path(&self, count: usize) -> ReadPath {
-        match ReadPath::from_index(self.read_path.load(Ordering::Relaxed)) {
-            Some(ReadPath::Auto) | None if self.dma().is_none() => ReadPath::Mmio,
-            Some(ReadPath::Auto) | None if count < ZEROCOPY_MIN => ReadPath::Bounce,
-            Some(ReadPath::Auto) | None => ReadPath::Zerocopy,
-            Some(p) => p,
-        }
-    }
-
-    /// `read()` through registers: the little-endian bytes of successive RNG64 values (RNG
-    /// values on an ABI 1 device), at most `READ_MAX` bytes per call; interruptible between
-    /// chunks. The bytes of a partly copied last value are discarded.
-    fn read_mmio(&self, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let count = iov.len().min(READ_MAX);
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut done = 0;
-        let mut err = Ok(());
-        while done < count {
-            if current!().signal_pending() {
-                err = Err(ERESTARTSYS);
-                break;
-            }
-            let len = (count - done).min(READ_CHUNK);
-            let filled = self.with_regs(|bar| -> Result {
-                if self.has(FEATURE_RNG64) {
-                    for q in chunk[..len.next_multiple_of(8)].chunks_exact_mut(8) {
-                        q.copy_from_slice(&self.next64(bar)?.to_le_bytes());
-                    }
-                } else {
-                    for l in chunk[..len.next_multiple_of(4)].chunks_exact_mut(4) {
-                        l.copy_from_slice(&bar.read32(regs::RNG).to_le_bytes());
-                    }
-                }
-                Ok(())
-            });
-            if let Err(e) = filled.and_then(|r| r) {
-                err = Err(e);
-                break;
-            }
-            let copied = iov.copy_to_iter(&chunk[..len]);
-            done += copied;
-            if copied < len {
-                err = Err(EFAULT);
-                break;
-            }
-        }
-        // These bytes were handed out: do not leave them on the stack.
-        chunk.fill(0);
-        core::hint::black_box(&chunk);
-        match err {
-            Err(e) if done == 0 => Err(e),
-            _ => Ok(done),
-        }
-    }
-
-    /// Waits until the interrupt handler reports the end of a command, at most `left`
-    /// jiffies (updated to what is left). `ETIMEDOUT` or `ERESTARTSYS` if it did not come.
-    fn dma_wait(&self, left: &mut Jiffies) -> Result {
-        let mut done = self.dma_done.lock();
-        while !*done {
-            match self.dma_wait.wait_interruptible_timeout(&mut done, *left) {
-                CondVarTimeoutResult::Woken { jiffies } => *left = jiffies,
-                CondVarTimeoutResult::Timeout => {
-                    *left = 0;
-                    return Err(ETIMEDOUT);
-                }
-                CondVarTimeoutResult::Signal { jiffies } => {
-                    *left = jiffies;
-                    return Err(ERESTARTSYS);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Starts `cmd` on the first `nsegs` entries of the segment list and waits for its end;
-    /// the caller holds the mutex. Returns the bytes written (in every case: after an abort
-    /// the device writes nothing more, so the memory can be released) and `Ok` once the
-    /// command is done, `ERESTARTSYS` or `ETIMEDOUT` after aborting it, `EIO` if the device
-    /// ended it with an error.
-    fn dma_run(&self, d: &Dma, cmd: u32, nsegs: u32) -> (u32, Result) {
-        let list = d.segs.dma_address();
-        *self.dma_done.lock() = false;
-        let started = self.regs(|bar| {
-            bar.write32(list as u32, regs::DMA_ADDR_LO);
-            bar.write32((list >> 32) as u32, regs::DMA_ADDR_HI);
-            bar.write32(nsegs, regs::DMA_COUNT);
-            bar.write32(cmd, regs::DMA_CMD);
-        });
-        if let Err(e) = started {
-            return (0, Err(e));
-        }
-        let mut left = msecs_to_jiffies(DMA_TIMEOUT_MS);
-        let mut ret = Ok(());
-        let status = loop {
-            let woken = self.dma_wait(&mut left);
-            // Consume this wake-up before looking: an end after the look wakes the next wait.
-            // (The late interrupt of an aborted command may also wake us early.)
-            *self.dma_done.lock() = false;
-            let status = self.regs(|bar| bar.read32(regs::DMA_STATUS)).unwrap_or(0);
-            if status & DMA_STATE != DMA_STATE_BUSY {
-                break status;
-            }
-            if let Err(e) = woken {
-                let _ = self.regs(|bar| bar.write32(DMA_CMD_ABORT, regs::DMA_CMD));
-                ret = Err(e);
-                break status;
-            }
-        };
-        let bytes = self.regs(|bar| bar.read32(regs::DMA_BYTES)).unwrap_or(0);
-        if ret == Err(ETIMEDOUT) {
-            pr_err!("DMA command {cmd:#x} timed out after {bytes} bytes\n");
-        } else if ret.is_ok() && status & DMA_STATE != DMA_STATE_DONE {
-            pr_err!("DMA command {cmd:#x} failed: status {status:#x}\n");
-            ret = Err(EIO);
-        }
-        (bytes, ret)
-    }
-
-    /// Bounce path: DMA into the coherent buffer, copied out under the mutex (which keeps
-    /// `unbind` from stopping the device meanwhile) into a kernel buffer, and from there to the
-    /// caller without the mutex, so that no page fault is taken with it.
-    fn read_bounce(&self, d: &Dma, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let count = iov.len().min(DMA_READ_MAX);
-        let mut chunk = KVVec::from_elem(0u8, count.min(BOUNCE_SIZE), GFP_KERNEL)?;
-        let mut done = 0;
-        let mut err = Ok(());
-        while done < count {
-            let len = (count - done).min(BOUNCE_SIZE);
-            if current!().signal_pending() {
-                err = Err(ERESTARTSYS);
-                break;
-            }
-            let unbound = self.lock.lock();
-            if *unbound {
-                err = Err(ENODEV);
-                break;
-            }
-            // SAFETY: no command runs and we hold the mutex.
-            unsafe { d.set_seg(0, d.bounce.dma_address(), len as u32) };
-            let (bytes, ret) = self.dma_run(d, DMA_CMD_FILL, 1);
-            let bytes = (bytes as usize).min(len);
-            // SAFETY: the command has ended or was aborted, so the device no longer writes the
-            // buffer, and we hold the mutex, so no other reader uses it.
-            let filled = unsafe { &mut d.bounce.as_mut()[..bytes] };
-            chunk[..bytes].copy_from_slice(filled);
-            filled.fill(0);
-            drop(unbound);
-
-            let copied = iov.copy_to_iter(&chunk[..bytes]);
-            done += copied;
-            if copied < bytes {
-                err = Err(EFAULT);
-                break;
-            }
-            if ret.is_err() {
-                err = ret;
-                break;
-            }
-        }
-        // The bytes were handed out: do not leave them in freed memory.
-        chunk.fill(0);
-        core::hint::black_box(&chunk);
-        dma_result(done, err)
-    }
-
-    /// Writes segments from `pos` into the list: at most `limit` bytes and `max_segs` segments
-    /// (only counted unless `write`). Returns the bytes and the number of segments.
-    fn dma_walk(
-        &self,
-        d: &Dma,
-        sgt: &SGTable,
-        pos: &mut SgPos,
-        limit: u64,
-        write: bool,
-    ) -> (u64, u32) {
-        let (mut total, mut nsegs) = (0u64, 0u32);
-        for e in sgt.iter().skip(pos.entry) {
-            if nsegs == d.max_segs || total == limit {
-                break;
-            }
-            let len = (e.dma_len() - pos.off).min(limit - total);
-            if write {
-                // SAFETY: no command runs and the caller holds the mutex. `len` fits: it is at
-                // most `limit`, a u32 value.
-                unsafe { d.set_seg(nsegs, e.dma_address() + pos.off, len as u32) };
-            }
-            nsegs += 1;
-            total += len;
-            pos.off += len;
-            if pos.off < e.dma_len() {
-                break;
-            }
-            pos.entry += 1;
-            pos.off = 0;
-        }
-        (total, nsegs)
-    }
-
-    /// Fills the DMA-mapped `sgt` with the RNG64 stream, in as many commands as the device's
-    /// limits require; the caller holds the mutex. Each command consumes whole outputs (the
-    /// unused bytes of its last one are discarded), so every command but the last ends on an
-    /// 8-byte boundary: the bytes are those of the MMIO path. Returns the bytes written before
-    /// the first error, and that error.
-    fn dma_fill_sgt(&self, d: &Dma, sgt: &SGTable) -> (usize, Result) {
-        let entries = sgt.iter().count();
-        let mut pos = SgPos { entry: 0, off: 0 };
-        let mut done = 0usize;
-        while pos.entry < entries {
-            let mut end = pos;
-            let (mut len, _) = self.dma_walk(d, sgt, &mut end, d.max_bytes.into(), false);
-            if end.entry < entries {
-                len &= !7;
-            }
-            if len == 0 {
-                // Cannot happen with page-sized segments and max_segs >= 2.
-                return (done, Err(EIO));
-            }
-            let (_, nsegs) = self.dma_walk(d, sgt, &mut pos, len, true);
-            if current!().signal_pending() {
-                return (done, Err(ERESTARTSYS));
-            }
-            let (bytes, ret) = self.dma_run(d, DMA_CMD_FILL, nsegs);
-            done += u64::from(bytes).min(len) as usize;
-            if ret.is_err() {
-                return (done, ret);
-            }
-        }
-        (done, Ok(()))
-    }
-
-    /// Zero-copy path: the device writes the caller's pages. They are pinned before the mutex
-    /// is taken (pinning may fault them in); if only a leading part of the buffer can be
-    /// pinned, that part is filled: a short read. The pages are mapped under the mutex, while
-    /// the device is surely bound.
-    fn read_zerocopy(&self, d: &Dma, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let count = iov.len().min(DMA_READ_MAX);
-        let mut pinned = core::ptr::null_mut();
-        // SAFETY: `iov` is a valid destination iterator, which the glue advances over the
-        // pages it pins and stores in `pinned`.
-        let len = unsafe { my_rng_rust_pin(iov.as_raw(), count, &mut pinned) };
-        if len < 0 {
-            return Err(Error::from_errno(len as c_int));
-        }
-        let (done, err) = self.fill_pinned(d, pinned);
-        // SAFETY: `pinned` is what `my_rng_rust_pin` gave for `iov`, released once; every
-        // command on it has ended or been aborted, and it is unmapped by now if it was mapped.
-        unsafe { my_rng_rust_unpin(iov.as_raw(), pinned, done) };
-        dma_result(done, err)
-    }
-
-    /// Maps the pinned pages and fills them, under the mutex.
-    fn fill_pinned(&self, d: &Dma, pinned: *mut c_void) -> (usize, Result) {
-        let unbound = self.lock.lock();
-        if *unbound {
-            return (0, Err(ENODEV));
-        }
-        let pdev = core::ptr::from_ref::<pci::Device>(&d.pdev)
-            .cast::<c_void>()
-            .cast_mut();
-        // SAFETY: `pdev` points to the bound PCI function (`pci::Device` is a transparent
-        // wrapper of `struct pci_dev`; it is bound, `unbound` is false under the mutex), and
-        // `pinned` came from `my_rng_rust_pin`; `my_rng_rust_unpin` unmaps it.
-        let sgt = unsafe { my_rng_rust_map(pdev, pinned) };
-        if let Some(e) = kernel::error::from_err_ptr(sgt).err() {
-            return (0, Err(e));
-        }
-        // SAFETY: `sgt` is the mapped table of `pinned`, valid until `my_rng_rust_unpin`,
-        // which the caller calls after this borrow ends.
-        let sgt = unsafe { SGTable::from_raw(sgt) };
-        self.dma_fill_sgt(d, sgt)
-    }
-
-    fn ioctl_info(&self, arg: UserPtr) -> Result {
-        let algo = self.with_regs(|bar| self.cur_algo(bar))?;
-        let mut w = UserSlice::new(arg, core::mem::size_of::<Info>()).writer();
-        for v in [self.id, self.features, self.algos, algo] {
-            w.write(&v)?;
-        }
-        Ok(())
-    }
-
-    /// Seeds, then reads `count` values without letting any other user in between; the values
-    /// are collected in a kernel buffer so that no page fault is taken with the device locked.
-    fn ioctl_seed_read(&self, arg: UserPtr) -> Result {
-        let mut r = UserSlice::new(arg, core::mem::size_of::<SeedRead>()).reader();
-        let seed: u32 = r.read()?;
-        let count: u32 = r.read()?;
-        let buf: u64 = r.read()?;
-        if count == 0 || count > SEED_READ_MAX {
-            return Err(EINVAL);
-        }
-        let len = count as usize * 4;
-        let mut vals = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        self.with_regs(|bar| {
-            bar.write32(seed, regs::SEED);
-            for v in vals.chunks_exact_mut(4) {
-                v.copy_from_slice(&bar.read32(regs::RNG).to_ne_bytes());
-            }
-        })?;
-        let addr = usize::try_from(buf).map_err(|_| EFAULT)?;
-        UserSlice::new(UserPtr::from_addr(addr), len)
-            .writer()
-            .write_slice(&vals)
-    }
-
-    /// Sets up the completion interrupt and turns the DMA engine on, if the device has it.
-    /// On failure the device is used through its registers, as an ABI 2.0 one.
-    fn start_dma<'bound>(
-        self: &Arc<Self>,
-        pdev: &'bound pci::Device<Core<'_>>,
-        name: &'static CStr,
-    ) -> Option<Interrupt<'bound>> {
-        self.dma.as_ref()?;
-        let irq = match Interrupt::new(pdev, self, name) {
-            Ok(i) => i,
-            Err(e) => {
-                dev_warn!(
-                    pdev,
-                    "no interrupt for DMA ({e:?}): reading through registers\n"
-                );
-                return None;
-            }
-        };
-        pdev.set_master();
-        let on = self.with_regs(|bar| {
-            // A cause left pending by an earlier driver must not fire now.
-            bar.write32(IRQ_DMA_DONE, regs::IRQ_STATUS);
-            bar.write32(IRQ_DMA_DONE, regs::IRQ_ENABLE);
-        });
-        if on.is_err() {
-            return None;
-        }
-        self.dma_on.store(true, Ordering::Release);
-        Some(irq)
-    }
-
-    /// Called by `unbind`, before BAR0 is revoked and the interrupt freed: waits for a running
-    /// command, then stops the engine and its interrupt; nothing starts on the device after.
+    /// Called by `unbind`, before BAR0 is revoked and the interrupt freed: no refill of the
+    /// pool is queued or runs after it, a running command has ended, the engine and its
+    /// interrupt are off, and nothing starts on the device any more.
     fn stop(&self) {
-        let mut unbound = self.lock.lock();
-        *unbound = true;
-        if self.dma().is_some() {
-            let _ = self.regs(|bar| {
-                bar.write32(DMA_CMD_ABORT, regs::DMA_CMD);
-                bar.write32(0, regs::IRQ_ENABLE);
-            });
+        self.pool_kill();
+        {
+            let mut st = self.lock.lock();
+            st.unbound = true;
+            if self.dma().is_some() {
+                let _ = self.regs(|bar| {
+                    bar.write32(dma::CMD_ABORT, regs::DMA_CMD);
+                    bar.write32(0, regs::IRQ_ENABLE);
+                });
+            }
+        }
+        // Without the mutex: a refill that is running takes it, sees `unbound` and ends.
+        self.pool_flush();
+    }
+}
+
+/// Prints the self-test block; true if the values are right: both rounds alike and, with
+/// algorithm 0 selected (`known`), the glibc values.
+fn print_selftest(val: &[[u32; TEST_NUMBERS]; TEST_ROUNDS], known: bool) -> Result<bool> {
+    let mut ok = true;
+    glue::info_line(TEST_RULE);
+    glue::info_line(c"BEGIN MY-RNG TEST");
+    glue::info_line(TEST_RULE);
+    for (i, round) in val.iter().enumerate() {
+        for (j, v) in round.iter().enumerate() {
+            let line = CString::try_from_fmt(fmt!("Round {i} number {j}: {v}"))?;
+            glue::info_line(&line);
+            ok &= *v == val[0][j] && (!known || *v == TEST_EXPECTED[j]);
         }
     }
-}
-
-/// What a DMA read returns: the bytes done, if any, except after a timeout.
-fn dma_result(done: usize, err: Result) -> Result<usize> {
-    match err {
-        Err(e) if e == ETIMEDOUT => Err(EIO),
-        Err(e) if done == 0 => Err(e),
-        _ => Ok(done),
-    }
-}
-
-/// The completion interrupt: acknowledges DMA_DONE and wakes the waiter.
-struct IrqHandler {
-    rng: Arc<MyRng>,
-}
-
-impl irq::Handler for IrqHandler {
-    fn handle(&self) -> IrqReturn {
-        let status = match self.rng.regs(|bar| {
-            let status = bar.read32(regs::IRQ_STATUS);
-            if status & IRQ_DMA_DONE != 0 {
-                bar.write32(status, regs::IRQ_STATUS);
-            }
-            status
-        }) {
-            Ok(s) => s,
-            Err(_) => return IrqReturn::None,
-        };
-        // INTx may be shared.
-        if status & IRQ_DMA_DONE == 0 {
-            return IrqReturn::None;
-        }
-        *self.rng.dma_done.lock() = true;
-        self.rng.dma_wait.notify_all();
-        IrqReturn::Handled
-    }
-}
-
-#[vtable]
-impl MiscDevice for MyRng {
-    type Ptr = Arc<MyRng>;
-
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MyRng>> {
-        // SAFETY: a `MiscDeviceRegistration<MyRng>` only exists as the `misc` field of a
-        // `MyRngData` (see `MyRngDriver::probe`), so `data` points to one. It is alive: the misc
-        // core calls `open` under its lock, and the field's drop (`misc_deregister()`) takes that
-        // lock before the fields declared after it, `rng` included, are dropped.
-        let rng = unsafe {
-            let data = kernel::container_of!(core::ptr::from_ref(misc), MyRngData<'_>, misc);
-            &(*data).rng
-        };
-        Ok(rng.clone())
-    }
-
-    fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        if iov.is_empty() {
-            return Ok(0);
-        }
-        let rng = kiocb.file();
-        let count = iov.len();
-        match (rng.path(count), rng.dma()) {
-            (ReadPath::Bounce, Some(d)) => rng.read_bounce(d, iov),
-            (ReadPath::Zerocopy, Some(d)) => rng.read_zerocopy(d, iov),
-            _ => rng.read_mmio(iov),
-        }
-    }
-
-    fn ioctl(me: ArcBorrow<'_, MyRng>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let user = UserPtr::from_addr(arg);
-        match cmd {
-            IOCTL_RAND => {
-                let v = me.with_regs(|bar| bar.read32(regs::RNG))?;
-                UserSlice::new(user, 4).writer().write(&v)?;
-            }
-            IOCTL_SEED => {
-                let v: u32 = UserSlice::new(user, 4).reader().read()?;
-                me.with_regs(|bar| bar.write32(v, regs::SEED))?;
-            }
-            IOCTL_RAND64 => {
-                let v = me.with_regs(|bar| me.next64(bar))??;
-                UserSlice::new(user, 8).writer().write(&v)?;
-            }
-            IOCTL_SET_ALGO => {
-                let v: u32 = UserSlice::new(user, 4).reader().read()?;
-                me.with_regs(|bar| {
-                    if me.algo_valid(v) {
-                        bar.write32(v, regs::ALGO);
-                        Ok(())
-                    } else {
-                        Err(EINVAL)
-                    }
-                })??;
-            }
-            IOCTL_GET_ALGO => {
-                let v = me.with_regs(|bar| me.cur_algo(bar))?;
-                UserSlice::new(user, 4).writer().write(&v)?;
-            }
-            IOCTL_INFO => me.ioctl_info(user)?,
-            IOCTL_SEED_READ => me.ioctl_seed_read(user)?,
-            _ => return Err(ENOTTY),
-        }
-        Ok(0)
-    }
-}
-
-/// Called by the glue's hw_random read callback.
-///
-/// # Safety
-///
-/// `data` is the pointer a [`HwRng`] registered, and `buf` is valid for writes of `max` bytes
-/// for the duration of the call.
-#[no_mangle]
-unsafe extern "C" fn my_rng_rust_hwrng_read(
-    data: *const c_void,
-    buf: *mut c_void,
-    max: usize,
-    wait: bool,
-) -> c_int {
-    // SAFETY: `data` is the `MyRng` of an `Arc` that the `HwRng` holds a reference to until
-    // `hwrng_unregister()` has returned, after which the core calls no more reads.
-    let rng = unsafe { &*data.cast::<MyRng>() };
-    // SAFETY: the hw_random core passes its buffer of at least `max` bytes, which nothing else
-    // touches during the call (the core's reading mutex).
-    let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), max) };
-    match rng.hwrng_read(out, wait) {
-        Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// Called by the glue's `read_path` show: the current path's index.
-///
-/// # Safety
-///
-/// `data` is the pointer `probe` gave to `my_rng_rust_node_setup`.
-#[no_mangle]
-unsafe extern "C" fn my_rng_rust_path_get(data: *const c_void) -> c_uint {
-    // SAFETY: `data` is the `MyRng` the binding holds a reference to until after the node's
-    // teardown, after which sysfs calls no more show or store.
-    let rng = unsafe { &*data.cast::<MyRng>() };
-    rng.read_path.load(Ordering::Relaxed)
-}
-
-/// Called by the glue's `read_path` store with a known path's index: a DMA path is refused
-/// with `EINVAL` on a device without DMA.
-///
-/// # Safety
-///
-/// `data` is the pointer `probe` gave to `my_rng_rust_node_setup`.
-#[no_mangle]
-unsafe extern "C" fn my_rng_rust_path_set(data: *const c_void, path: c_uint) -> c_int {
-    // SAFETY: as in `my_rng_rust_path_get`.
-    let rng = unsafe { &*data.cast::<MyRng>() };
-    match ReadPath::from_index(path) {
-        Some(ReadPath::Bounce | ReadPath::Zerocopy) if rng.dma().is_none() => EINVAL.to_errno(),
-        Some(p) => {
-            rng.read_path.store(p as u32, Ordering::Relaxed);
-            0
-        }
-        None => EINVAL.to_errno(),
-    }
-}
-
-/// A hw_random source registered through the glue; unregistered when dropped.
-struct HwRng {
-    raw: NonNull<RawHwrng>,
-    /// The state the reads use, kept alive while registered.
-    _rng: Arc<MyRng>,
-}
-
-// SAFETY: `raw` is only used to unregister, which may happen on any thread.
-unsafe impl Send for HwRng {}
-
-impl HwRng {
-    fn register(rng: &Arc<MyRng>, name: &'static CStr) -> Result<Self> {
-        let mut raw = core::ptr::null_mut();
-        // SAFETY: `name` is static; the `MyRng` behind the pointer outlives the registration,
-        // since `Self` keeps a reference to it and unregisters before dropping it.
-        kernel::error::to_result(unsafe {
-            my_rng_rust_hwrng_register(
-                name.as_char_ptr(),
-                Arc::as_ptr(rng).cast(),
-                HWRNG_QUALITY,
-                &mut raw,
-            )
-        })?;
-        Ok(HwRng {
-            raw: NonNull::new(raw).ok_or(ENOMEM)?,
-            _rng: rng.clone(),
-        })
-    }
-}
-
-impl Drop for HwRng {
-    fn drop(&mut self) {
-        // SAFETY: `raw` was registered by `register` and is unregistered only here, once.
-        unsafe { my_rng_rust_hwrng_unregister(self.raw.as_ptr()) };
-    }
-}
-
-/// The completion interrupt of a DMA device: the vector and the handler's registration.
-struct Interrupt<'bound> {
-    /// Freed first (field order): `free_irq()` waits for a running handler.
-    _handler: Pin<KBox<irq::Registration<'bound, IrqHandler>>>,
-    /// The vector `handler` was requested on; boxed, so that it stays where `handler`'s
-    /// request borrowed it.
-    _vectors: KBox<pci::IrqVectorRegistration<'bound>>,
-    /// The vector is an MSI (else INTx).
-    msi: bool,
-}
-
-impl<'bound> Interrupt<'bound> {
-    /// One vector, MSI if the device has it enabled by the PCI core, else INTx (shared).
-    fn new(
-        pdev: &'bound pci::Device<Core<'_>>,
-        rng: &Arc<MyRng>,
-        name: &'static CStr,
-    ) -> Result<Self> {
-        let types = pci::IrqTypes::default()
-            .with(pci::IrqType::Msi)
-            .with(pci::IrqType::Intx);
-        let vectors = KBox::new(pdev.alloc_irq_vectors(1, 1, types)?, GFP_KERNEL)?;
-        let msi = !matches!(vectors.irq_type(), pci::IrqType::Intx);
-        let flags = if msi {
-            irq::Flags::TRIGGER_NONE
-        } else {
-            irq::Flags::SHARED
-        };
-        // SAFETY: the box's contents neither move nor are dropped before `_handler`, which is
-        // declared (hence dropped) before `_vectors` in the one struct both end up in, and the
-        // box is never taken out of it: the borrow lives as long as its user.
-        let vectors_ref: &'bound pci::IrqVectorRegistration<'bound> =
-            unsafe { &*core::ptr::from_ref(&*vectors) };
-        let request = vectors_ref.index(0)?;
-        let handler = Ok::<_, Error>(IrqHandler { rng: rng.clone() });
-        // SAFETY: the registration is stored in `Self` and dropped with it; it is never
-        // forgotten.
-        let handler = KBox::pin_init(
-            unsafe { irq::Registration::new(request.into(), flags, name, handler) },
-            GFP_KERNEL,
-        )?;
-        Ok(Interrupt {
-            _handler: handler,
-            _vectors: vectors,
-            msi,
-        })
-    }
+    glue::info_line(TEST_RULE);
+    glue::info_line(c"END MY-RNG TEST");
+    glue::info_line(TEST_RULE);
+    Ok(ok)
 }
 
 /// What the binding of one device holds; dropped in field order at unbind.
@@ -1106,13 +361,13 @@ struct MyRngData<'bound> {
     hwrng: Option<HwRng>,
     /// The node; its drop waits for a running `open()`.
     #[pin]
-    misc: MiscDeviceRegistration<MyRng>,
+    misc: kernel::miscdevice::MiscDeviceRegistration<MyRng>,
     /// The completion interrupt, if the DMA engine is in use; `unbind` has stopped the engine
     /// before it is freed.
     irq: Option<Interrupt<'bound>>,
     rng: Arc<MyRng>,
     /// What the glue added to the node in sysfs (null until then), torn down at unbind.
-    node: AtomicPtr<c_void>,
+    node: AtomicPtr<Node>,
     _index: Index,
 }
 
@@ -1123,13 +378,10 @@ struct Enabled(ARef<pci::Device>);
 
 impl Drop for Enabled {
     fn drop(&mut self) {
-        let raw = core::ptr::from_ref::<pci::Device>(&self.0)
-            .cast::<bindings::pci_dev>()
-            .cast_mut();
-        // SAFETY: `raw` points to the `struct pci_dev` (`pci::Device` is a transparent wrapper
-        // of it) that the `ARef` keeps alive; probe enabled it once before creating `self`, and
-        // this runs once, so the enable count stays balanced.
-        unsafe { bindings::pci_disable_device(raw) };
+        // SAFETY: the pointer is the `struct pci_dev` the `ARef` keeps alive; probe enabled it
+        // once before creating `self`, and this runs once, so the enable count stays balanced.
+        // (`pci::Device` offers enabling but no disabling: the C call is used.)
+        unsafe { bindings::pci_disable_device(glue::raw_pdev(&self.0)) };
     }
 }
 
@@ -1159,6 +411,125 @@ kernel::pci_device_table!(
     [(MY_RNG_ID, ())]
 );
 
+/// Probe's steps, in the order `probe` runs them (as the C driver's `my_rng_probe`).
+impl MyRngDriver {
+    /// Enables the device (disabled again by devres after everything else is released) and
+    /// maps BAR0 as a revocable resource.
+    fn map(pdev: &pci::Device<Core<'_>>) -> Result<pci::DevresBar<{ regs::END }>> {
+        pdev.enable_device_mem()?;
+        let enabled: ARef<pci::Device> = pdev.into();
+        kernel::devres::register(pdev.as_ref(), Enabled(enabled), GFP_KERNEL)?;
+        pdev.iomap_region_sized::<{ regs::END }>(0, c"my_rng_rust")?
+            .into_devres()
+    }
+
+    /// Reads the device's identity and, if it has DMA and its interrupt, the DMA limits.
+    fn identify(bar: &pci::DevresBar<{ regs::END }>) -> Result<Ident> {
+        bar.try_access_with(|bar| {
+            let mut ident = Ident {
+                id: 0,
+                features: 0,
+                algos: 0,
+                dma_limits: None,
+            };
+            let id = bar.read32(regs::ID);
+            // An ABI 1 device has no ID register: it reads as something else.
+            if id >> 16 != ID_MAGIC {
+                return ident;
+            }
+            ident.id = id;
+            ident.features = bar.read32(regs::FEATURES);
+            ident.algos = bar.read32(regs::ALGOS);
+            let both = FEATURE_DMA | FEATURE_IRQ;
+            if ident.features & both == both {
+                ident.dma_limits = Some((
+                    bar.read32(regs::DMA_MAX_SEGS),
+                    bar.read32(regs::DMA_MAX_BYTES),
+                ));
+            }
+            ident
+        })
+        .ok_or(ENODEV)
+    }
+
+    /// The device's shared state; its DMA buffers if it has DMA (allocations sleep: outside
+    /// the RCU read-side section of `identify`).
+    fn alloc_state(
+        pdev: &pci::Device<Core<'_>>,
+        bar: pci::DevresBar<{ regs::END }>,
+        ident: Ident,
+    ) -> Result<Arc<MyRng>> {
+        let dma = ident
+            .dma_limits
+            .and_then(|(segs, bytes)| Dma::new(pdev, segs, bytes));
+        Arc::pin_init(
+            pin_init!(MyRng {
+                bar,
+                lock <- new_mutex!(DevState {
+                    unbound: false,
+                    stash: Stash::new(),
+                }),
+                ident,
+                read_path: AtomicU32::new(ReadPath::Auto as u32),
+                ioctl_path: AtomicU32::new(IoctlPath::Auto as u32),
+                dma,
+                dma_on: AtomicBool::new(false),
+                dma_done <- DmaDone::new(),
+                pool <- new_spinlock!(Pool::new()),
+                pool_wait <- new_condvar!(),
+                pool_work <- new_work!("MyRng::pool_work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Only ENTROPY can feed hw_random (RNG would consume a user's seeded sequence): an ABI 1
+    /// device gets no source. With DMA the pool is filled before the core's first read, which
+    /// may not wait.
+    fn register_hwrng(rng: &Arc<MyRng>, index: &Index) -> Result<Option<HwRng>> {
+        if !rng.has(FEATURE_ENTROPY) {
+            return Ok(None);
+        }
+        if rng.dma().is_some() {
+            rng.pool_refill();
+        }
+        HwRng::register(rng, HWRNG_NAMES[index.0], HWRNG_QUALITY).map(Some)
+    }
+
+    /// The probe line: what the device offers and how `read()` runs.
+    fn log(pdev: &pci::Device<Core<'_>>, rng: &MyRng, index: &Index, irq: Option<&Interrupt<'_>>) {
+        let node = NODE_NAMES[index.0].to_str().unwrap_or("?");
+        let Ident {
+            id,
+            features,
+            algos,
+            ..
+        } = rng.ident;
+        if id == 0 {
+            dev_info!(
+                pdev,
+                "/dev/{node}: ABI 1 (RNG and SEED only), algorithm 0, no hwrng\n"
+            );
+            return;
+        }
+        let hwrng = if rng.has(FEATURE_ENTROPY) {
+            HWRNG_NAMES[index.0].to_str().unwrap_or("?")
+        } else {
+            "none"
+        };
+        let read = match irq {
+            Some(i) if i.msi => "by DMA (MSI)",
+            Some(_) => "by DMA (INTx)",
+            None => "through registers",
+        };
+        let (major, minor) = ((id >> 8) & 0xff, id & 0xff);
+        dev_info!(
+            pdev,
+            "/dev/{node}: ABI {major}.{minor}, features {features:#x}, algorithms {algos:#x}, hwrng {hwrng}, read {read}\n"
+        );
+    }
+}
+
 impl pci::Driver for MyRngDriver {
     type IdInfo = ();
     type Data<'bound> = MyRngData<'bound>;
@@ -1170,104 +541,28 @@ impl pci::Driver for MyRngDriver {
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
-            pdev.enable_device_mem()?;
-            let enabled: ARef<pci::Device> = pdev.into();
-            kernel::devres::register(pdev.as_ref(), Enabled(enabled), GFP_KERNEL)?;
-            let bar = pdev.iomap_region_sized::<{ regs::END }>(0, c"my_rng_rust")?;
-            let bar = bar.into_devres()?;
-            let (mut id, mut features, mut algos, mut limits) = (0, 0, 0, None);
-            let both = FEATURE_DMA | FEATURE_IRQ;
-            bar.try_access_with(|bar| {
-                let v = bar.read32(regs::ID);
-                // An ABI 1 device has no ID register: it reads as something else.
-                if v >> 16 == ID_MAGIC {
-                    id = v;
-                    features = bar.read32(regs::FEATURES);
-                    algos = bar.read32(regs::ALGOS);
-                }
-                if features & both == both {
-                    limits = Some((
-                        bar.read32(regs::DMA_MAX_SEGS),
-                        bar.read32(regs::DMA_MAX_BYTES),
-                    ));
-                }
-            })
-            .ok_or(ENODEV)?;
-            // Allocations sleep: outside the RCU read-side section of the BAR access above.
-            let dma = limits.and_then(|(segs, bytes)| Dma::new(pdev, segs, bytes));
+            let bar = Self::map(pdev)?;
+            let ident = Self::identify(&bar)?;
             let index = Index::alloc()?;
-            let rng = Arc::pin_init(
-                pin_init!(MyRng {
-                    bar,
-                    lock <- new_mutex!(false),
-                    id,
-                    features,
-                    algos,
-                    read_path: AtomicU32::new(ReadPath::Auto as u32),
-                    dma,
-                    dma_on: AtomicBool::new(false),
-                    dma_done <- new_spinlock_irq!(false),
-                    dma_wait <- new_condvar!(),
-                }),
-                GFP_KERNEL,
-            )?;
+            let rng = Self::alloc_state(pdev, bar, ident)?;
             rng.selftest(pdev)?;
             let irq = rng.start_dma(pdev, NODE_NAMES[index.0]);
-            // Only ENTROPY can feed hw_random: RNG would consume a user's seeded sequence.
-            let hwrng = if rng.has(FEATURE_ENTROPY) {
-                Some(HwRng::register(&rng, HWRNG_NAMES[index.0])?)
-            } else {
-                None
-            };
-            let node = NODE_NAMES[index.0];
-            if id != 0 {
-                dev_info!(
-                    pdev,
-                    "/dev/{}: ABI {}.{}, features {:#x}, algorithms {:#x}, hwrng {}, read {}\n",
-                    node.to_str()?,
-                    (id >> 8) & 0xff,
-                    id & 0xff,
-                    features,
-                    algos,
-                    if hwrng.is_some() {
-                        HWRNG_NAMES[index.0].to_str()?
-                    } else {
-                        "none"
-                    },
-                    match &irq {
-                        Some(i) if i.msi => "by DMA (MSI)",
-                        Some(_) => "by DMA (INTx)",
-                        None => "through registers",
-                    }
-                );
-            } else {
-                dev_info!(
-                    pdev,
-                    "/dev/{}: ABI 1 (RNG and SEED only), algorithm 0, no hwrng\n",
-                    node.to_str()?
-                );
-            }
-            let pdev_raw = core::ptr::from_ref::<pci::Device<Core<'_>>>(pdev)
-                .cast::<c_void>()
-                .cast_mut();
-            let data_ptr = Arc::as_ptr(&rng).cast::<c_void>();
+            let hwrng = Self::register_hwrng(&rng, &index)?;
+            Self::log(pdev, &rng, &index, irq.as_ref());
             Ok(try_pin_init!(MyRngData {
                 hwrng,
-                misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: node }),
+                misc <- kernel::miscdevice::MiscDeviceRegistration::register(
+                    kernel::miscdevice::MiscDeviceOptions {
+                        name: NODE_NAMES[index.0],
+                    }
+                ),
                 irq,
                 rng,
                 node: AtomicPtr::new(core::ptr::null_mut()),
                 _index: index,
             })
             .pin_chain(move |data| {
-                let mut node = core::ptr::null_mut();
-                // SAFETY: `misc` is registered; `pdev_raw` points to the `struct pci_dev` of the
-                // bound device (`pci::Device` is a transparent wrapper of it), which outlives the
-                // node, and `data_ptr` to the `MyRng` that `data.rng` keeps alive until after
-                // `unbind`, which tears down what this sets up, before the node is deregistered.
-                kernel::error::to_result(unsafe {
-                    my_rng_rust_node_setup(data.misc.as_raw().cast(), pdev_raw, data_ptr, &mut node)
-                })?;
+                let node = Node::setup(&data.misc, pdev, &data.rng)?;
                 data.node.store(node, Ordering::Release);
                 Ok(())
             }))
@@ -1278,12 +573,9 @@ impl pci::Driver for MyRngDriver {
         // Before the interrupt and BAR0 go: no command may run or start after this.
         this.rng.stop();
         let node = this.node.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !node.is_null() {
-            // SAFETY: `misc` is registered (it is deregistered when `this` is dropped, after
-            // this callback), and `node` is what `my_rng_rust_node_setup` set up on it; the swap
-            // makes this the only teardown.
-            unsafe { my_rng_rust_node_teardown(this.misc.as_raw().cast(), node) };
-        }
+        // The swap makes this the only teardown; `misc` is still registered (it is
+        // deregistered when `this` is dropped, after this callback).
+        Node::teardown(&this.misc, node);
     }
 }
 
