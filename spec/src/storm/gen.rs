@@ -44,20 +44,28 @@ impl Draw {
     }
 }
 
-/// `n` cases from `seed`, each with the model's verdict (BARs where libqos maps them). A
-/// drawn case the qtest could not use (its verdict would depend on memory the test does not
-/// write, or it would write RAM outside the areas) is drawn again.
-pub fn generate(seed: u64, n: usize) -> Vec<(Case, Verdict)> {
+/// `n` cases from `seed`, each with the model's verdict (BARs where libqos maps them), and
+/// how many drawn cases were drawn again because the qtest could not use them (the verdict
+/// would depend on memory the test does not write, or the command would write RAM outside
+/// the areas).
+pub fn generate(seed: u64, n: usize) -> (Vec<(Case, Verdict)>, usize) {
     let mut d = Draw(seed);
     let areas = areas();
     let mut out = Vec::with_capacity(n);
+    let mut redrawn = 0;
     while out.len() < n {
         let case = draw_case(&mut d, &areas);
-        if let Ok(v) = case.verdict(NOMINAL_BARS) {
-            out.push(finish(case, v));
+        match case.verdict(NOMINAL_BARS) {
+            Ok(v) => out.push(finish(case, v)),
+            Err(_) => redrawn += 1,
         }
+        // Most draws fit: this many unfit ones is a generator bug, not bad luck.
+        assert!(
+            redrawn <= 10 * n + 100,
+            "storm cases: {redrawn} unfit draws"
+        );
     }
-    out
+    (out, redrawn)
 }
 
 /// A FILL is checked only when it runs and writes a little: otherwise it is left to run

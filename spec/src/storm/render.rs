@@ -52,6 +52,32 @@ fn hex(v: u64) -> String {
     }
 }
 
+/// A comment with the cases by verdict, for readers of the header.
+fn summary(out: &mut String, cases: &[(Case, Verdict)], redrawn: usize) {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, v) in cases {
+        let key = match v.outcome {
+            Outcome::Refused(e) => format!("{} at START", e.name()),
+            Outcome::Runs { error: None, .. } => String::from("runs to DONE"),
+            Outcome::Runs { error: Some(e), .. } => format!("runs to {}", e.name()),
+        };
+        *by.entry(key).or_default() += 1;
+    }
+    let checked = cases.iter().filter(|(_, v)| v.check.is_some()).count();
+    let mut cells: Vec<String> = by.iter().map(|(k, n)| format!("{k} {n},")).collect();
+    if let Some(last) = cells.last_mut() {
+        last.pop();
+        last.push(';');
+    }
+    cells.push(format!(
+        "{checked} are checked FILLs. {redrawn} drawn cases the test"
+    ));
+    cells.push(String::from("could not use were drawn again."));
+    out.push_str("\n/*\n");
+    wrap_with(out, &cells, " * Cases by verdict: ", " * ");
+    out.push_str(" */\n");
+}
+
 fn machine(out: &mut String) {
     let _ = write!(
         out,
@@ -257,11 +283,13 @@ fn run(r: &super::Run) -> String {
 /// The exact content of [`C_HEADER_PATH`]: the machine's places, the storm's RAM layout and
 /// [`CASES`] cases from [`SEED`] with their verdicts.
 pub fn render_c_header() -> String {
+    let (cases, redrawn) = generate(SEED, CASES);
     let mut out = String::from(TOP);
+    summary(&mut out, &cases, redrawn);
     machine(&mut out);
     layout(&mut out);
     out.push_str(TYPES);
-    for (i, (c, v)) in generate(SEED, CASES).iter().enumerate() {
+    for (i, (c, v)) in cases.iter().enumerate() {
         if i % 64 == 0 {
             let _ = writeln!(out, "    /* {i} */");
         }
