@@ -17,7 +17,7 @@ use vfio_bindings::bindings::vfio::{
 use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, ServerBackend, ServerRegion};
 
 use crate::config::{ConfigSpace, CONFIG_SIZE};
-use crate::device::Device;
+use crate::device::{Device, State};
 use my_rng_spec::regs::BAR_SIZE;
 
 /// Region index of BAR0.
@@ -103,6 +103,95 @@ impl Backend {
     pub fn new(device: Device) -> Backend {
         Backend { device }
     }
+}
+
+/// Whether a SET_IRQS request is well formed for the interrupt table: why not, if it is not.
+fn validate_set_irqs(
+    index: u32,
+    flags: u32,
+    start: u32,
+    count: u32,
+    nfds: usize,
+) -> Result<(), &'static str> {
+    let data = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+    let action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+    if flags & !(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK) != 0
+        || data.count_ones() != 1
+        || action.count_ones() != 1
+    {
+        return Err("bad flags");
+    }
+    let max = irqs()
+        .get(index as usize)
+        .map(|i| i.count)
+        .ok_or("no such interrupt")?;
+    if start.checked_add(count).is_none_or(|end| end > max) {
+        return Err("vector range outside the interrupt");
+    }
+    let want_fds = if data == VFIO_IRQ_SET_DATA_EVENTFD {
+        count as usize
+    } else {
+        0
+    };
+    if nfds != want_fds || (data != VFIO_IRQ_SET_DATA_EVENTFD && data != VFIO_IRQ_SET_DATA_NONE) {
+        return Err("file descriptors do not match the data type");
+    }
+    Ok(())
+}
+
+/// Apply a validated SET_IRQS request; `false` if the device does not support the action.
+fn apply_irqs(
+    st: &mut State,
+    index: u32,
+    action: u32,
+    data: u32,
+    count: u32,
+    fds: Vec<File>,
+) -> bool {
+    let mut fds = fds.into_iter();
+    match (index, action, data) {
+        (_, _, _) if count == 0 && action == VFIO_IRQ_SET_ACTION_TRIGGER => {
+            // Disable: drop the eventfd.
+            match index {
+                VFIO_PCI_INTX_IRQ_INDEX => {
+                    st.irqs.intx = None;
+                    st.irqs.intx_masked = false;
+                }
+                VFIO_PCI_MSI_IRQ_INDEX => st.irqs.msi = None,
+                _ => {}
+            }
+        }
+        (_, _, _) if count == 0 => {}
+        (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD) => {
+            st.irqs.intx = fds.next();
+            st.irqs.intx_masked = false;
+        }
+        (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD) => {
+            st.irqs.msi = fds.next();
+        }
+        (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_DATA_NONE) => {
+            st.irqs.intx_masked = true;
+        }
+        (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_IRQ_SET_DATA_NONE) => {
+            st.irqs.intx_masked = false;
+        }
+        // Loopback triggers, as VFIO allows.
+        (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_NONE) => {
+            if let Some(f) = &st.irqs.intx {
+                let _ = std::io::Write::write(&mut &*f, &1u64.to_ne_bytes());
+            }
+        }
+        (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_NONE) => {
+            if let Some(f) = &st.irqs.msi {
+                let _ = std::io::Write::write(&mut &*f, &1u64.to_ne_bytes());
+            }
+        }
+        // MSI without per-vector masking: mask/unmask have nothing to do.
+        (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK, _)
+            if data == VFIO_IRQ_SET_DATA_NONE => {}
+        _ => return false,
+    }
+    true
 }
 
 impl ServerBackend for Backend {
@@ -213,72 +302,11 @@ impl ServerBackend for Backend {
         );
         let data = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
         let action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
-        let bad = |why: &str| einval(format!("{}: SET_IRQS index {index}: {why}", st.name));
-        if flags & !(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK) != 0
-            || data.count_ones() != 1
-            || action.count_ones() != 1
-        {
-            return Err(bad("bad flags"));
-        }
-        let max = irqs()
-            .get(index as usize)
-            .map(|i| i.count)
-            .ok_or_else(|| bad("no such interrupt"))?;
-        if start.checked_add(count).is_none_or(|end| end > max) {
-            return Err(bad("vector range outside the interrupt"));
-        }
-        let want_fds = if data == VFIO_IRQ_SET_DATA_EVENTFD {
-            count as usize
-        } else {
-            0
-        };
-        if fds.len() != want_fds
-            || (data != VFIO_IRQ_SET_DATA_EVENTFD && data != VFIO_IRQ_SET_DATA_NONE)
-        {
-            return Err(bad("file descriptors do not match the data type"));
-        }
-        let mut fds = fds.into_iter();
-        match (index, action, data) {
-            (_, _, _) if count == 0 && action == VFIO_IRQ_SET_ACTION_TRIGGER => {
-                // Disable: drop the eventfd.
-                match index {
-                    VFIO_PCI_INTX_IRQ_INDEX => {
-                        st.irqs.intx = None;
-                        st.irqs.intx_masked = false;
-                    }
-                    VFIO_PCI_MSI_IRQ_INDEX => st.irqs.msi = None,
-                    _ => {}
-                }
-            }
-            (_, _, _) if count == 0 => {}
-            (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD) => {
-                st.irqs.intx = fds.next();
-                st.irqs.intx_masked = false;
-            }
-            (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD) => {
-                st.irqs.msi = fds.next();
-            }
-            (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_DATA_NONE) => {
-                st.irqs.intx_masked = true;
-            }
-            (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_IRQ_SET_DATA_NONE) => {
-                st.irqs.intx_masked = false;
-            }
-            // Loopback triggers, as VFIO allows.
-            (VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_NONE) => {
-                if let Some(f) = &st.irqs.intx {
-                    let _ = std::io::Write::write(&mut &*f, &1u64.to_ne_bytes());
-                }
-            }
-            (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_NONE) => {
-                if let Some(f) = &st.irqs.msi {
-                    let _ = std::io::Write::write(&mut &*f, &1u64.to_ne_bytes());
-                }
-            }
-            // MSI without per-vector masking: mask/unmask have nothing to do.
-            (VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK, _)
-                if data == VFIO_IRQ_SET_DATA_NONE => {}
-            _ => return Err(bad("unsupported action")),
+        let name = st.name.clone();
+        let bad = |why: &str| einval(format!("{name}: SET_IRQS index {index}: {why}"));
+        validate_set_irqs(index, flags, start, count, fds.len()).map_err(bad)?;
+        if !apply_irqs(&mut st, index, action, data, count, fds) {
+            return Err(bad("unsupported action"));
         }
         // A switch between INTx and MSI, or an unmask, may (re)assert INTx.
         st.update_intx();

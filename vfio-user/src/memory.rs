@@ -53,6 +53,44 @@ fn einval(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// Map `size` bytes of `file` from `offset`, shared, with the access the DMA map allows. The
+/// file descriptor can be closed afterwards: the mapping keeps the memory.
+fn mmap_shared(
+    file: &File,
+    offset: u64,
+    size: u64,
+    readable: bool,
+    writable: bool,
+) -> io::Result<*mut u8> {
+    let len = usize::try_from(size).map_err(|_| einval(format!("size {size:#x} too large")))?;
+    let off = libc::off_t::try_from(offset)
+        .map_err(|_| einval(format!("offset {offset:#x} too large")))?;
+    let mut prot = 0;
+    if readable {
+        prot |= libc::PROT_READ;
+    }
+    if writable {
+        prot |= libc::PROT_WRITE;
+    }
+    // SAFETY: a new shared mapping of a file QEMU handed over; nothing else lives at the
+    // address the kernel picks.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            off,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("mmap failed: {e}")));
+    }
+    Ok(p.cast())
+}
+
 impl Maps {
     /// No maps.
     pub fn new() -> Maps {
@@ -99,38 +137,9 @@ impl Maps {
                 std::ptr::null_mut()
             }
             Some((file, offset)) => {
-                let len = usize::try_from(size)
-                    .map_err(|_| einval(format!("DMA map size {size:#x} too large")))?;
-                let off = libc::off_t::try_from(offset)
-                    .map_err(|_| einval(format!("DMA map offset {offset:#x} too large")))?;
-                let mut prot = 0;
-                if readable {
-                    prot |= libc::PROT_READ;
-                }
-                if writable {
-                    prot |= libc::PROT_WRITE;
-                }
-                // SAFETY: a new shared mapping of a file QEMU handed over; nothing else
-                // lives at the address the kernel picks.
-                let p = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        len,
-                        prot,
-                        libc::MAP_SHARED,
-                        file.as_raw_fd(),
-                        off,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    let e = io::Error::last_os_error();
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("DMA map {iova:#x}..{end:#x}: mmap failed: {e}"),
-                    ));
-                }
-                // The file descriptor is closed here: the mapping keeps the memory.
-                p.cast()
+                mmap_shared(&file, offset, size, readable, writable).map_err(|e| {
+                    io::Error::new(e.kind(), format!("DMA map {iova:#x}..{end:#x}: {e}"))
+                })?
             }
         };
         let at = self.maps.partition_point(|m| m.iova < iova);

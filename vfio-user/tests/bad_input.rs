@@ -162,6 +162,15 @@ fn malformed_messages_get_error_replies() {
     w.extend_from_slice(&0x42u32.to_le_bytes());
     r.send(10, &w, None, NO_REPLY);
     in_sync(&mut r);
+    // Posted writes the device refuses get no reply either (QEMU sends BAR writes posted):
+    // outside the configuration space, and larger than a CPU access to BAR0.
+    let mut w = region_access(7, 0xff, 2);
+    w.extend_from_slice(&[1, 2]);
+    r.send(10, &w, None, NO_REPLY);
+    let mut w = region_access(0, 0, 16);
+    w.extend_from_slice(&[0; 16]);
+    r.send(10, &w, None, NO_REPLY);
+    in_sync(&mut r);
     // A reply sent to the server is ignored.
     r.send(9, &region_access(0, 8, 4), None, REPLY);
     in_sync(&mut r);

@@ -1,8 +1,13 @@
-//! `cargo xtask bench`: one guest with one my_rng device and a virtio-rng device runs
-//! `my-rng bench --json`; the host rates every row against the seed's RAND ioctl and /dev/zero,
-//! evaluates the goals and writes docs/bench/ (bench.json, bench.md, bench.png).
-//! `--smoke` runs every row briefly and writes to target/my-rng/bench-smoke/ instead: it checks
-//! that every row produces a number, never how fast.
+//! `cargo xtask bench`: one guest with a my_rng device in QEMU (the C device), a Rust device
+//! (vfio-user) and a virtio-rng device runs `my-rng bench --json`: every row on the C device
+//! with the C driver, the device's rows again on the Rust device, then again on the C device
+//! with the Rust driver (my_rng_rust.ko), all in one boot. Before the boot the host measures
+//! the Rust device's per-access round trip against a bare UNIX-socket round trip
+//! (`my-rng-vfio-user-rtt`). The host rates every row against the seed's RAND ioctl and
+//! /dev/zero, evaluates the goals (the twins' ratios among them) and writes docs/bench/
+//! (bench.json, bench.md, bench.png). `--smoke` runs every row briefly and writes to
+//! target/my-rng/bench-smoke/ instead: it checks that every row produces a number (or was
+//! skipped for a reason the tree explains), never how fast.
 
 use crate::util::{note, out_dir, repo_root, step};
 use crate::{run, vm};
@@ -22,6 +27,46 @@ const STEP: &str = "bench";
 /// The font of the chart's text (Debian's fonts-dejavu-core, a host package).
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
+/// The device's rows: measured on the C device with the C driver, and again on the Rust
+/// device and with the Rust driver (ids prefixed [`RUST_DEVICE`], [`RUST_DRIVER`]).
+pub const TWIN_ROWS: &[&str] = &[
+    "ioctl-rand",
+    "ioctl-rand64",
+    "ioctl-rand-mmio",
+    "ioctl-rand64-mmio",
+    "ioctl-seed-read",
+    "read-mmio-64k",
+    "read-bounce-4k",
+    "read-bounce-64k",
+    "read-bounce-1m",
+    "read-zerocopy-4k",
+    "read-zerocopy-64k",
+    "read-zerocopy-1m",
+    "hwrng-my_rng",
+    "read-dma-1m-glibc",
+    "read-dma-1m-xoshiro256pp",
+    "read-dma-1m-chacha20",
+    "read-dma-1m-host",
+];
+/// Id prefix of the rows measured with the Rust driver (on the C device).
+pub const RUST_DRIVER: &str = "rustdrv-";
+/// Id prefix of the rows measured on the Rust device (with the C driver).
+pub const RUST_DEVICE: &str = "rust-";
+/// The host's rows: a bare UNIX-socket round trip, and a REGION_READ through the server.
+pub const FLOOR_ROW: &str = "host-socket-floor";
+pub const ROUND_TRIP_ROW: &str = "host-region-read";
+/// The Rust twins' goal: at most this many times slower than the C twin.
+const TWIN_FACTOR: f64 = 1.5;
+/// The round trip's goal: at most this many times the socket floor.
+const ROUND_TRIP_FACTOR: f64 = 2.0;
+/// The seed's RAND ioctl against getrandom() of 4 bytes, calls per second.
+const RAND_VS_GETRANDOM: f64 = 0.8;
+/// Rows that read a register per call whatever the driver: on the Rust device each is a
+/// vfio-user round trip, judged by the round-trip goal instead of the 1.5× one.
+const REGISTER_ROWS: &[&str] = &["ioctl-rand-mmio", "ioctl-rand64-mmio", "read-mmio-64k"];
+/// Rows that read registers only on a driver without the RAND stash (no ioctl_path).
+const STASH_ROWS: &[&str] = &["ioctl-rand", "ioctl-rand64", "ioctl-seed-read"];
+
 /// One row as `my-rng bench --json` reports it.
 #[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct Row {
@@ -34,12 +79,25 @@ pub struct Row {
     pub seconds: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The row did not run: the driver lacks an optional attribute it needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Row {
     /// Throughput in MB/s (10^6 bytes), if the row measured anything.
     pub fn mb_per_s(&self) -> Option<f64> {
         (self.bytes > 0 && self.seconds > 0.0).then(|| self.bytes as f64 / self.seconds / 1e6)
+    }
+
+    /// Calls per second, if the row measured anything.
+    pub fn calls_per_s(&self) -> Option<f64> {
+        let calls = self.bytes as f64 / self.bytes_per_call.max(1) as f64;
+        self.mb_per_s().map(|_| calls / self.seconds)
+    }
+
+    fn is_host(&self) -> bool {
+        self.id.starts_with("host-")
     }
 }
 
@@ -51,6 +109,9 @@ pub struct Report {
     pub kernel: Value,
     #[serde(default)]
     pub hwrng_available: Value,
+    /// The PCI address of the device measured.
+    #[serde(default)]
+    pub pci: Value,
 }
 
 /// Picks the JSON object out of the step's output: kernel console lines (`[  1.234] ...`) may
@@ -85,6 +146,7 @@ pub struct Rated {
     #[serde(flatten)]
     pub row: Row,
     pub mb_per_s: Option<f64>,
+    pub calls_per_s: Option<f64>,
     /// Multiple of the seed path's throughput.
     pub x_seed: Option<f64>,
     /// Percent of /dev/zero read with the same size per call.
@@ -96,14 +158,16 @@ pub fn rate(rows: &[Row]) -> Vec<Rated> {
     let seed = mbs(SEED_ROW);
     rows.iter()
         .map(|r| {
-            let v = r.mb_per_s();
+            // The host's rows measure a socket, not a source of bytes.
+            let v = r.mb_per_s().filter(|_| !r.is_host());
             let zero = rows
                 .iter()
                 .find(|z| z.id.starts_with("zero-") && z.bytes_per_call == r.bytes_per_call)
                 .and_then(Row::mb_per_s);
             Rated {
                 row: r.clone(),
-                mb_per_s: v,
+                mb_per_s: r.mb_per_s(),
+                calls_per_s: r.calls_per_s(),
                 x_seed: v.zip(seed).map(|(v, s)| v / s),
                 pct_of_zero: v.zip(zero).map(|(v, z)| 100.0 * v / z),
             }
@@ -123,7 +187,7 @@ struct Goal {
 /// path with the seed's algorithm, glibc, the one the seed's RAND ioctl row reads too.
 const DMA_1M: &str = "read-dma-1m-glibc";
 
-/// The benchmark's goals (issue "DMA ... benchmark").
+/// The benchmark's throughput goals (issue "DMA ... benchmark").
 const GOALS: &[Goal] = &[
     Goal {
         what: "DMA read 1 MiB ≥ 100× the seed's RAND ioctl",
@@ -157,50 +221,220 @@ const GOALS: &[Goal] = &[
     },
 ];
 
+/// How a goal came out.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Met,
+    Short,
+    /// A row has no number.
+    NotMeasured,
+    /// A row was skipped (the driver lacks the attribute it needs).
+    Skipped,
+    /// The Rust device on a row that reads a register per call: the round-trip goal
+    /// stands for it (the ratio is shown, not judged).
+    RoundTrip,
+}
+
+impl Status {
+    fn of(met: bool) -> Status {
+        if met {
+            Status::Met
+        } else {
+            Status::Short
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Status::Met => "met",
+            Status::Short => "short",
+            Status::NotMeasured => "not measured",
+            Status::Skipped => "skipped",
+            Status::RoundTrip => "round trip",
+        }
+    }
+}
+
 #[derive(Serialize, Debug)]
 pub struct Verdict {
     pub goal: String,
-    /// None when a row is missing or has no number.
-    pub met: Option<bool>,
+    pub status: Status,
     pub detail: String,
+    /// For the twins' goals: the row (without prefix) and which twin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twin: Option<(String, &'static str)>,
+    /// The ratio the goal judges, if measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+}
+
+/// `f` of the rows `ids`, or a "not measured" verdict naming those without a number.
+fn figures(
+    rated: &[Rated],
+    goal: &str,
+    ids: &[&str],
+    f: fn(&Rated) -> Option<f64>,
+) -> Result<Vec<f64>, Verdict> {
+    let found: Vec<Option<f64>> = ids
+        .iter()
+        .map(|id| rated.iter().find(|r| r.row.id == *id).and_then(f))
+        .collect();
+    if found.iter().all(Option::is_some) {
+        return Ok(found.into_iter().flatten().collect());
+    }
+    let missing: Vec<&str> = ids
+        .iter()
+        .zip(&found)
+        .filter(|(_, v)| v.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let skip = missing.iter().find_map(|id| {
+        let r = rated.iter().find(|r| r.row.id == *id)?;
+        r.row
+            .skipped
+            .as_deref()
+            .map(|why| format!("{id} skipped: {why}"))
+    });
+    let (status, detail) = match skip {
+        Some(why) => (Status::Skipped, why),
+        None => (
+            Status::NotMeasured,
+            format!("no number for {}", missing.join(", ")),
+        ),
+    };
+    Err(Verdict {
+        goal: goal.into(),
+        status,
+        detail,
+        twin: None,
+        ratio: None,
+    })
+}
+
+fn verdict(goal: String, status: Status, ratio: f64, detail: String) -> Verdict {
+    Verdict {
+        goal,
+        status,
+        detail,
+        twin: None,
+        ratio: Some(ratio),
+    }
+}
+
+fn throughput_goal(rated: &[Rated], g: &Goal) -> Verdict {
+    let (v, b) = match figures(rated, g.what, &[g.row, g.base], |r| r.mb_per_s) {
+        Ok(f) => (f[0], f[1]),
+        Err(v) => return v,
+    };
+    let ratio = v / b;
+    let detail = format!(
+        "{} {} MB/s vs {} {} MB/s = {}× (goal ≥ {}×)",
+        g.row,
+        num(v),
+        g.base,
+        num(b),
+        num(ratio),
+        g.factor
+    );
+    verdict(g.what.into(), Status::of(ratio >= g.factor), ratio, detail)
+}
+
+/// The seed's RAND ioctl against getrandom() of 4 bytes, on each device and driver.
+fn rand_goals(rated: &[Rated]) -> Vec<Verdict> {
+    [
+        ("C device", SEED_ROW.to_string()),
+        ("Rust device", format!("{RUST_DEVICE}{SEED_ROW}")),
+        ("Rust driver", format!("{RUST_DRIVER}{SEED_ROW}")),
+    ]
+    .into_iter()
+    .map(|(who, id)| {
+        let goal = format!("ioctl RAND ≥ {RAND_VS_GETRANDOM}× getrandom(4 B) calls/s, {who}");
+        let (v, b) = match figures(rated, &goal, &[&id, "getrandom-4b"], |r| r.calls_per_s) {
+            Ok(f) => (f[0], f[1]),
+            Err(v) => return v,
+        };
+        let detail = format!(
+            "{id} {} calls/s vs getrandom-4b {} calls/s = {}× (goal ≥ {RAND_VS_GETRANDOM}×, \
+             1× wanted)",
+            num(v),
+            num(b),
+            num(v / b)
+        );
+        verdict(goal, Status::of(v / b >= RAND_VS_GETRANDOM), v / b, detail)
+    })
+    .collect()
+}
+
+/// The Rust device's REGION_READ round trip against the socket floor, µs per call.
+fn round_trip_goal(rated: &[Rated]) -> Verdict {
+    let goal = format!(
+        "Rust device's register round trip ≤ {ROUND_TRIP_FACTOR}× a bare UNIX-socket round trip"
+    );
+    let us = |r: &Rated| r.calls_per_s.map(|c| 1e6 / c);
+    let (rt, floor) = match figures(rated, &goal, &[ROUND_TRIP_ROW, FLOOR_ROW], us) {
+        Ok(f) => (f[0], f[1]),
+        Err(v) => return v,
+    };
+    let detail = format!(
+        "{ROUND_TRIP_ROW} {} µs vs {FLOOR_ROW} {} µs = {}× (goal ≤ {ROUND_TRIP_FACTOR}×)",
+        num(rt),
+        num(floor),
+        num(rt / floor)
+    );
+    let met = rt / floor <= ROUND_TRIP_FACTOR;
+    verdict(goal, Status::of(met), rt / floor, detail)
+}
+
+/// Whether `id` reads a register per call on the Rust device with the C driver: always on
+/// the register rows, and on the RAND rows when the driver has no stash (its register-path
+/// row was skipped for want of the attribute).
+fn register_bound(rated: &[Rated], id: &str) -> bool {
+    let no_stash = rated
+        .iter()
+        .any(|r| r.row.id == format!("{RUST_DEVICE}ioctl-rand-mmio") && r.row.skipped.is_some());
+    REGISTER_ROWS.contains(&id) || (no_stash && STASH_ROWS.contains(&id))
+}
+
+/// Per device row: the Rust driver's and the Rust device's time against the C twin's, in
+/// the same boot (C ÷ Rust in MB/s: above 1, the Rust twin is slower).
+fn twin_goals(rated: &[Rated]) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for id in TWIN_ROWS {
+        for (prefix, who) in [(RUST_DRIVER, "Rust driver"), (RUST_DEVICE, "Rust device")] {
+            let twin = format!("{prefix}{id}");
+            let goal = format!("{who} ≤ {TWIN_FACTOR}× the C twin: {id}");
+            let mut v = match figures(rated, &goal, &[id, &twin], |r| r.mb_per_s) {
+                Ok(f) => {
+                    let ratio = f[0] / f[1];
+                    let status = if prefix == RUST_DEVICE && register_bound(rated, id) {
+                        Status::RoundTrip
+                    } else {
+                        Status::of(ratio <= TWIN_FACTOR)
+                    };
+                    let detail = format!(
+                        "C {} MB/s, {who} {} MB/s: C ÷ Rust = {}×",
+                        num(f[0]),
+                        num(f[1]),
+                        num(ratio)
+                    );
+                    verdict(goal, status, ratio, detail)
+                }
+                Err(v) => v,
+            };
+            v.twin = Some((id.to_string(), who));
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn evaluate(rated: &[Rated]) -> Vec<Verdict> {
-    let find = |id: &str| rated.iter().find(|r| r.row.id == id);
-    GOALS
-        .iter()
-        .map(|g| {
-            let (row, base) = (find(g.row), find(g.base));
-            let (Some(v), Some(b)) = (row.and_then(|r| r.mb_per_s), base.and_then(|r| r.mb_per_s))
-            else {
-                let missing = [(g.row, row), (g.base, base)]
-                    .iter()
-                    .filter(|(_, r)| r.and_then(|r| r.mb_per_s).is_none())
-                    .map(|(id, _)| *id)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Verdict {
-                    goal: g.what.into(),
-                    met: None,
-                    detail: format!("not measured: no number for {missing}"),
-                };
-            };
-            let ratio = v / b;
-            Verdict {
-                goal: g.what.into(),
-                met: Some(ratio >= g.factor),
-                detail: format!(
-                    "{} {} MB/s vs {} {} MB/s = {}× (goal ≥ {}×)",
-                    g.row,
-                    num(v),
-                    g.base,
-                    num(b),
-                    num(ratio),
-                    g.factor
-                ),
-            }
-        })
-        .collect()
+    let mut v: Vec<Verdict> = GOALS.iter().map(|g| throughput_goal(rated, g)).collect();
+    v.extend(rand_goals(rated));
+    v.push(round_trip_goal(rated));
+    v.extend(twin_goals(rated));
+    v
 }
 
 /// Three significant digits, without exponent notation: the benchmark's table and the
@@ -223,16 +457,33 @@ pub struct Setup {
     pub smoke: bool,
 }
 
+/// A table cell for a row's figure: the number, or why there is none.
+fn figure_cell(r: &Rated, v: Option<f64>) -> String {
+    let esc = |t: &str| t.replace('|', "\\|");
+    match (&r.row.skipped, &r.row.error, v) {
+        (Some(why), _, None) => format!("skipped: {}", esc(why)),
+        (_, Some(e), None) => format!("error: {}", esc(e)),
+        (_, Some(e), Some(v)) => format!("{} (stopped: {})", num(v), esc(e)),
+        (_, None, v) => v.map_or("–".to_string(), num),
+    }
+}
+
 /// The markdown page: setup, table, goals.
 pub fn markdown(setup: &Setup, rated: &[Rated], verdicts: &[Verdict]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# my-rng throughput\n");
     let _ = writeln!(
         s,
-        "Measured {} by `cargo xtask bench{}` in one guest (one my_rng device and one \
-         virtio-rng-pci) under {}, QEMU {}, guest Linux {}. MB/s are 10^6 bytes per second of \
+        "Measured {} by `cargo xtask bench{}` in one guest under {}, QEMU {}, guest Linux {}: \
+         a my_rng device in QEMU (the C device), the same device in Rust (vfio-user, \
+         `[Rust device]`) and virtio-rng-pci. Every row runs on the C device with the C \
+         driver; the device's rows run again on the Rust device and, with the Rust driver \
+         bound instead, on the C device (`[Rust driver]`). MB/s are 10^6 bytes per second of \
          the guest's wall clock; every row is compared to the seed's path (one RAND ioctl per \
-         4 bytes) and to reading /dev/zero with the same size per call.\n",
+         4 bytes) and to reading /dev/zero with the same size per call. The `host:` rows are \
+         measured on the host before the boot (`my-rng-vfio-user-rtt`): a bare UNIX-socket \
+         request/reply between two threads, and a 4-byte REGION_READ through the Rust \
+         device's server.\n",
         setup.date,
         if setup.smoke { " --smoke" } else { "" },
         setup.accelerator,
@@ -246,40 +497,60 @@ pub fn markdown(setup: &Setup, rated: &[Rated], verdicts: &[Verdict]) -> String 
              are not measurements.\n"
         );
     }
-    let _ = writeln!(s, "| row | MB/s | × seed path | % of /dev/zero |");
-    let _ = writeln!(s, "|-----|-----:|------------:|---------------:|");
+    let _ = writeln!(s, "| row | calls/s | MB/s | × seed path | % of /dev/zero |");
+    let _ = writeln!(s, "|-----|--------:|-----:|------------:|---------------:|");
     for r in rated {
         let cell = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("–".to_string(), f);
-        let mbs = match (&r.row.error, r.mb_per_s) {
-            (Some(e), None) => format!("error: {}", e.replace('|', "\\|")),
-            (Some(e), Some(v)) => format!("{} (stopped: {})", num(v), e.replace('|', "\\|")),
-            (None, v) => cell(v, &num),
-        };
         let _ = writeln!(
             s,
-            "| {} (`{}`) | {} | {} | {} |",
+            "| {} (`{}`) | {} | {} | {} | {} |",
             r.row.label,
             r.row.id,
-            mbs,
+            cell(r.calls_per_s, &|v| format!("{v:.0}")),
+            figure_cell(r, r.mb_per_s),
             cell(r.x_seed, &|v| format!("{}×", num(v))),
             cell(r.pct_of_zero, &|v| format!("{}%", num(v))),
         );
     }
+    goals_markdown(&mut s, verdicts);
+    let _ = writeln!(
+        s,
+        "\nThe chart (bench.png) shows the same MB/s on a log scale, each device row's twins \
+         side by side; bench.json has the raw bytes and seconds of every row."
+    );
+    s
+}
+
+/// The goals: one line each, then the twins' ratios as a table.
+fn goals_markdown(s: &mut String, verdicts: &[Verdict]) {
     let _ = writeln!(s, "\n## Goals\n");
-    for v in verdicts {
-        let word = match v.met {
-            Some(true) => "met",
-            Some(false) => "short",
-            None => "not measured",
-        };
-        let _ = writeln!(s, "- **{word}**: {}: {}", v.goal, v.detail);
+    for v in verdicts.iter().filter(|v| v.twin.is_none()) {
+        let _ = writeln!(s, "- **{}**: {}: {}", v.status.word(), v.goal, v.detail);
     }
     let _ = writeln!(
         s,
-        "\nThe chart (bench.png) shows the same MB/s on a log scale; bench.json has the raw \
-         bytes and seconds of every row."
+        "\n### The Rust twins against the C twins (same boot; C ÷ Rust, goal ≤ {TWIN_FACTOR}×)\n\n\
+         On the Rust device, a row that reads a register per call costs a vfio-user round \
+         trip per call: its ratio is shown as *round trip*, judged by the round-trip goal \
+         above.\n"
     );
-    s
+    let _ = writeln!(s, "| row | Rust driver | Rust device |");
+    let _ = writeln!(s, "|-----|------------:|------------:|");
+    let cell = |v: &Verdict| match v.ratio {
+        Some(r) => format!("{}× {}", num(r), v.status.word()),
+        None => v.status.word().to_string(),
+    };
+    for pair in verdicts
+        .iter()
+        .filter(|v| v.twin.is_some())
+        .collect::<Vec<_>>()
+        .chunks(2)
+    {
+        if let [drv, dev] = pair {
+            let id = &drv.twin.as_ref().expect("twin").0;
+            let _ = writeln!(s, "| `{id}` | {} | {} |", cell(drv), cell(dev));
+        }
+    }
 }
 
 /// The terminal table.
@@ -290,42 +561,116 @@ fn table(rated: &[Rated]) -> String {
         .collect();
     let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(3);
     let mut s = format!(
-        "{:<w$} {:>10} {:>10} {:>8}\n",
-        "row", "MB/s", "x seed", "% zero"
+        "{:<w$} {:>10} {:>10} {:>10} {:>8}\n",
+        "row", "calls/s", "MB/s", "x seed", "% zero"
     );
     for (r, name) in rated.iter().zip(&names) {
         let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
-        match (&r.row.error, r.mb_per_s) {
-            (Some(e), None) => {
-                let _ = writeln!(s, "{name:<w$} error: {e}");
-            }
-            (e, v) => {
-                let _ = writeln!(
-                    s,
-                    "{name:<w$} {:>10} {:>10} {:>8}{}",
-                    opt(v, &num),
-                    opt(r.x_seed, &num),
-                    opt(r.pct_of_zero, &|v| format!("{}%", num(v))),
-                    e.as_ref()
-                        .map_or(String::new(), |e| format!("  (stopped: {e})"))
-                );
-            }
+        if r.mb_per_s.is_none() {
+            let _ = writeln!(s, "{name:<w$} {}", figure_cell(r, None));
+            continue;
         }
+        let _ = writeln!(
+            s,
+            "{name:<w$} {:>10} {:>10} {:>10} {:>8}{}",
+            opt(r.calls_per_s, &|v| format!("{v:.0}")),
+            opt(r.mb_per_s, &num),
+            opt(r.x_seed, &num),
+            opt(r.pct_of_zero, &|v| format!("{}%", num(v))),
+            r.row
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| format!("  (stopped: {e})"))
+        );
     }
     s
 }
 
-/// A horizontal bar chart of MB/s on a log scale, one bar per row.
+/// Who measured a bar: twins get their own colours.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Twin {
+    /// A row without twins (references, virtio-rng, the host's rows).
+    Single,
+    C,
+    RustDriver,
+    RustDevice,
+}
+
+/// One bar of the chart: a row, its group's label or its twin's name, and its place.
+struct Bar<'r> {
+    rated: &'r Rated,
+    label: String,
+    twin: Twin,
+    slot: usize,
+}
+
+/// The bars in chart order: each device row followed by its Rust driver and Rust device
+/// twins (grouped, a blank slot between groups), the other rows alone.
+fn bars(rated: &[Rated]) -> (Vec<Bar<'_>>, usize) {
+    let find = |id: &str| rated.iter().find(|r| r.row.id == id);
+    let base_of = |id: &str| {
+        [RUST_DRIVER, RUST_DEVICE]
+            .iter()
+            .find_map(|p| id.strip_prefix(p))
+            .filter(|b| find(b).is_some())
+            .map(str::to_string)
+    };
+    let (mut out, mut slot) = (Vec::new(), 0);
+    for r in rated.iter().filter(|r| base_of(&r.row.id).is_none()) {
+        let twins: Vec<(&Rated, &str, Twin)> = [
+            (RUST_DRIVER, "Rust driver", Twin::RustDriver),
+            (RUST_DEVICE, "Rust device", Twin::RustDevice),
+        ]
+        .iter()
+        .filter_map(|(p, n, t)| find(&format!("{p}{}", r.row.id)).map(|x| (x, *n, *t)))
+        .collect();
+        if !twins.is_empty() && slot > 0 && out.last().is_some_and(|b: &Bar| b.slot + 1 == slot) {
+            slot += 1;
+        }
+        let twin = if twins.is_empty() {
+            Twin::Single
+        } else {
+            Twin::C
+        };
+        let label = r.row.label.clone();
+        out.push(Bar {
+            rated: r,
+            label,
+            twin,
+            slot,
+        });
+        slot += 1;
+        for (x, name, t) in &twins {
+            let label = name.to_string();
+            out.push(Bar {
+                rated: x,
+                label,
+                twin: *t,
+                slot,
+            });
+            slot += 1;
+        }
+        if !twins.is_empty() {
+            slot += 1;
+        }
+    }
+    let slots = out.last().map_or(0, |b| b.slot + 1);
+    (out, slots)
+}
+
+/// A horizontal bar chart of MB/s on a log scale: one bar per row, the device rows' twins
+/// side by side.
 pub fn chart(path: &Path, setup: &Setup, rated: &[Rated]) -> Result<()> {
     chart_sized(path, setup, rated, 1400)
 }
 
-/// [`chart`] `width` pixels wide: the same text on a narrower canvas is larger when the
-/// picture is scaled to a column (the report's copy).
-pub fn chart_sized(path: &Path, setup: &Setup, rated: &[Rated], width: u32) -> Result<()> {
-    use plotters::prelude::*;
-    use plotters::style::{register_font, FontStyle};
+/// Height of a chart of `slots` bar places.
+fn chart_height(slots: usize) -> u32 {
+    200 + 30 * slots as u32
+}
 
+fn register_chart_font() -> Result<()> {
+    use plotters::style::{register_font, FontStyle};
     let font = fs::read(FONT).with_context(|| {
         format!("reading the chart font {FONT} (package fonts-dejavu-core: `cargo xtask setup`)")
     })?;
@@ -335,14 +680,20 @@ pub fn chart_sized(path: &Path, setup: &Setup, rated: &[Rated], width: u32) -> R
         FontStyle::Normal,
         Box::leak(font.into_boxed_slice()),
     )
-    .map_err(|_| anyhow::anyhow!("{FONT} is not a usable font"))?;
+    .map_err(|_| anyhow::anyhow!("{FONT} is not a usable font"))
+}
 
-    let n = rated.len();
+/// [`chart`] `width` pixels wide: the same text on a narrower canvas is larger when the
+/// picture is scaled to a column (the report's copy).
+pub fn chart_sized(path: &Path, setup: &Setup, rated: &[Rated], width: u32) -> Result<()> {
+    use plotters::prelude::*;
+
+    register_chart_font()?;
+    let (bars, slots) = bars(rated);
     let values: Vec<f64> = rated.iter().filter_map(|r| r.mb_per_s).collect();
     let (lo, hi) = log_range(&values);
-    let height = 140 + 34 * n as u32;
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let canvas = BitMapBackend::new(path, (width, chart_height(slots))).into_drawing_area();
+    canvas.fill(&WHITE)?;
     let title = format!(
         "my-rng throughput, MB/s (log scale) — {}, QEMU {}, Linux {}{}",
         setup.accelerator,
@@ -350,67 +701,129 @@ pub fn chart_sized(path: &Path, setup: &Setup, rated: &[Rated], width: u32) -> R
         setup.kernel,
         if setup.smoke { " — SMOKE RUN" } else { "" }
     );
-    let labels: Vec<String> = rated.iter().map(|r| r.row.label.clone()).collect();
+    // A narrow canvas (the report's column) needs a smaller title to hold it.
+    let titled = canvas.titled(&title, ("sans-serif", if width < 1000 { 16 } else { 22 }))?;
+    let (legend, root) = titled.split_vertically(30);
+    draw_legend(&legend)?;
     // The label column fits the longest label as drawn, so none is clipped at the left edge.
-    let label_font: TextStyle = ("sans-serif", 16).into();
+    let label_font: TextStyle = ("sans-serif", 15).into();
     let mut label_width = 0;
-    for l in &labels {
-        label_width = label_width.max(root.estimate_text_size(l, &label_font)?.0);
+    for b in &bars {
+        label_width = label_width.max(root.estimate_text_size(&b.label, &label_font)?.0);
+    }
+    let mut labels = vec![String::new(); slots];
+    for b in &bars {
+        labels[b.slot] = b.label.clone();
     }
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
         .margin(16)
         // Room for the last bar's note; a narrow canvas has less of it in the plot.
         .margin_right(if width < 1000 { 150 } else { 60 })
         .x_label_area_size(40)
         .y_label_area_size(label_width + 24)
         // The segmented range 0..last has one band per value 0..=last.
-        .build_cartesian_2d((lo..hi).log_scale(), (0..n.max(1) - 1).into_segmented())?;
+        .build_cartesian_2d((lo..hi).log_scale(), (0..slots.max(1) - 1).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n)
+        .y_labels(slots)
         .y_label_style(label_font)
         .x_label_style(("sans-serif", 15))
         .x_desc("MB/s")
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - i].clone(),
+            SegmentValue::CenterOf(i) if *i < slots => labels[slots - 1 - i].clone(),
             _ => String::new(),
         })
         .draw()?;
-    // Row 0 at the top, as in the table.
-    let y = |i: usize| n - 1 - i;
-    for (i, r) in rated.iter().enumerate() {
-        let Some(v) = r.mb_per_s else {
+    draw_bars(&mut chart, &bars, slots, lo)?;
+    canvas.present()?;
+    Ok(())
+}
+
+/// The twins' colours, in a strip above the plot (inside it, they would cover bars).
+fn draw_legend(
+    area: &plotters::drawing::DrawingArea<
+        plotters::backend::BitMapBackend<'_>,
+        plotters::coord::Shift,
+    >,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let font: TextStyle = ("sans-serif", 15).into();
+    let mut x = 16;
+    for (twin, name) in [
+        (Twin::C, "C driver, C device"),
+        (Twin::RustDriver, "Rust driver, C device"),
+        (Twin::RustDevice, "C driver, Rust device"),
+    ] {
+        let c = twin_color(twin).unwrap_or(BLACK);
+        area.draw(&Rectangle::new([(x, 8), (x + 16, 22)], c.filled()))?;
+        area.draw(&Text::new(name, (x + 22, 7), font.clone()))?;
+        x += 22 + area.estimate_text_size(name, &font)?.0 as i32 + 24;
+    }
+    Ok(())
+}
+
+type Chart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::backend::BitMapBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::combinators::LogCoord<f64>,
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize>,
+    >,
+>;
+
+/// The bars (slot 0 at the top, as in the table), their figures, and the twins' legend.
+fn draw_bars<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    bars: &[Bar<'_>],
+    slots: usize,
+    lo: f64,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let y = |slot: usize| slots - 1 - slot;
+    for b in bars {
+        let Some(v) = b.rated.mb_per_s else {
+            let why = b
+                .rated
+                .row
+                .skipped
+                .as_deref()
+                .map(|s| format!("skipped: {s}"));
+            let why = why.unwrap_or_else(|| {
+                format!(
+                    "error: {}",
+                    b.rated.row.error.as_deref().unwrap_or("no number")
+                )
+            });
             chart.draw_series(std::iter::once(Text::new(
-                format!("error: {}", r.row.error.as_deref().unwrap_or("no number")),
-                (lo * 1.1, SegmentValue::CenterOf(y(i))),
-                ("sans-serif", 15).into_font().color(&RED),
+                why,
+                (lo * 1.1, SegmentValue::CenterOf(y(b.slot))),
+                ("sans-serif", 14).into_font().color(&RED),
             )))?;
             continue;
         };
-        let color = group_color(&r.row.id);
         let mut bar = Rectangle::new(
             [
-                (lo, SegmentValue::Exact(y(i))),
-                (v, SegmentValue::Exact(y(i) + 1)),
+                (lo, SegmentValue::Exact(y(b.slot))),
+                (v, SegmentValue::Exact(y(b.slot) + 1)),
             ],
-            color.filled(),
+            bar_color(b).filled(),
         );
-        bar.set_margin(5, 5, 0, 0);
+        bar.set_margin(4, 4, 0, 0);
         chart.draw_series(std::iter::once(bar))?;
-        let note = match r.x_seed {
-            Some(x) => format!("{} MB/s  ({}× seed)", num(v), num(x)),
-            None => format!("{} MB/s", num(v)),
+        let note = match (b.rated.x_seed, b.rated.calls_per_s) {
+            (Some(x), _) => format!("{} MB/s  ({}× seed)", num(v), num(x)),
+            // The host's rows: what they measure is time per round trip.
+            (None, Some(c)) if b.rated.row.is_host() => format!("{} µs per call", num(1e6 / c)),
+            (None, _) => format!("{} MB/s", num(v)),
         };
         chart.draw_series(std::iter::once(Text::new(
             note,
-            (v * 1.08, SegmentValue::CenterOf(y(i))),
-            ("sans-serif", 14).into_font(),
+            (v * 1.08, SegmentValue::CenterOf(y(b.slot))),
+            ("sans-serif", 13).into_font(),
         )))?;
     }
-    root.present()?;
     Ok(())
 }
 
@@ -438,37 +851,86 @@ fn tick(v: f64) -> String {
     }
 }
 
-/// One colour per kind of path, so the families stand out.
-fn group_color(id: &str) -> plotters::style::RGBColor {
+/// The twins' colours: C blue, Rust driver orange, Rust device green.
+fn twin_color(t: Twin) -> Option<plotters::style::RGBColor> {
     use plotters::style::RGBColor;
-    match id.split('-').next().unwrap_or("") {
-        "ioctl" => RGBColor(150, 150, 150),
-        "read" if id.starts_with("read-mmio") => RGBColor(120, 160, 220),
-        "read" if id.starts_with("read-dma") => RGBColor(30, 150, 80),
-        "read" => RGBColor(40, 100, 200),
-        "hwrng" => RGBColor(230, 140, 30),
-        "getrandom" => RGBColor(140, 80, 170),
-        "zero" => RGBColor(200, 200, 200),
-        _ => RGBColor(90, 90, 90),
+    match t {
+        Twin::Single => None,
+        Twin::C => Some(RGBColor(40, 100, 200)),
+        Twin::RustDriver => Some(RGBColor(230, 130, 20)),
+        Twin::RustDevice => Some(RGBColor(30, 150, 80)),
     }
 }
 
-/// Rows that produced no number: the smoke check.
-pub fn missing_numbers(rated: &[Rated]) -> Vec<String> {
-    rated
-        .iter()
-        .filter(|r| r.mb_per_s.is_none())
-        .map(|r| {
-            format!(
-                "{} ({})",
-                r.row.id,
-                r.row.error.as_deref().unwrap_or("no bytes measured")
-            )
-        })
-        .collect()
+/// A twin's colour, else one grey or muted colour per kind of reference.
+fn bar_color(b: &Bar<'_>) -> plotters::style::RGBColor {
+    use plotters::style::RGBColor;
+    twin_color(b.twin).unwrap_or_else(|| match b.rated.row.id.split('-').next().unwrap_or("") {
+        "hwrng" => RGBColor(200, 170, 120),
+        "getrandom" => RGBColor(140, 80, 170),
+        "zero" => RGBColor(200, 200, 200),
+        "host" => RGBColor(120, 120, 120),
+        _ => RGBColor(90, 90, 90),
+    })
 }
 
-/// Everything one bench boot produced, rated; the files written.
+/// Whether the driver that ran `row` defines the sysfs attribute `attr` in this tree: the C
+/// driver, or the Rust driver for the rows measured with it.
+fn driver_defines(row: &str, attr: &str) -> Result<bool> {
+    let root = repo_root();
+    let files: Vec<PathBuf> = if row.starts_with(RUST_DRIVER) {
+        // Its files, and those of its module directory (my_rng_rust/) when it has one.
+        let mut v = Vec::new();
+        for dir in [
+            "linux/rust/drivers/misc",
+            "linux/rust/drivers/misc/my_rng_rust",
+        ] {
+            if let Ok(entries) = fs::read_dir(root.join(dir)) {
+                v.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        }
+        v.retain(|p| p.is_file());
+        v
+    } else {
+        vec![root.join("linux/c/drivers/misc/my-rng.c")]
+    };
+    for f in files {
+        let text = fs::read_to_string(&f).with_context(|| format!("{}", f.display()))?;
+        if text.contains(attr) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Rows that produced no number and why it is wrong: the smoke check. A skipped row is
+/// right only when the driver that ran it has no `ioctl_path` attribute in this tree.
+pub fn missing_numbers(rated: &[Rated]) -> Result<Vec<String>> {
+    missing_numbers_with(rated, |id| driver_defines(id, "ioctl_path"))
+}
+
+/// [`missing_numbers`], with `defines(row id)` telling whether the row's driver has the
+/// attribute.
+fn missing_numbers_with(
+    rated: &[Rated],
+    defines: impl Fn(&str) -> Result<bool>,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for r in rated.iter().filter(|r| r.mb_per_s.is_none()) {
+        let why = match (&r.row.skipped, &r.row.error) {
+            (Some(s), _) if !defines(&r.row.id)? => {
+                note(&format!("{} skipped, as expected: {s}", r.row.id));
+                continue;
+            }
+            (Some(s), _) => format!("skipped ({s}) but the driver's source defines ioctl_path"),
+            (None, e) => e.as_deref().unwrap_or("no bytes measured").to_string(),
+        };
+        out.push(format!("{} ({why})", r.row.id));
+    }
+    Ok(out)
+}
+
+/// Everything one bench run produced, rated; the files written.
 pub struct Outcome {
     pub rated: Vec<Rated>,
     pub verdicts: Vec<Verdict>,
@@ -517,24 +979,48 @@ pub fn today() -> String {
         .unwrap_or_else(|_| "unknown date".into())
 }
 
-/// The main bench boot: one my_rng device and virtio-rng, measured with the C driver bound,
-/// then the same device moved to the Rust driver (my_rng_rust.ko) and measured again, so that
-/// the two drivers' rows come from one boot.
+/// The PCI address a bench step measured.
+fn pci_of(report: &Report, step: &str) -> Result<String> {
+    report
+        .pci
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("the guest's {step} step does not say which device it measured"))
+}
+
+/// The bench boot: the C device (QEMU's my_rng), the Rust device (one vfio-user server, at
+/// its own PCI slot) and virtio-rng. Every row on the C device with the C driver, the
+/// device's rows on the Rust device, then the C device moved to the Rust driver
+/// (my_rng_rust.ko) and its rows again: every twin measured in the same boot.
 pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup)> {
-    let vm = vm::Vm {
+    let servers = crate::vfio_user::Servers::start(&crate::vfio_user::build_server()?, 1)?;
+    let base = vm::Vm {
         devices: 1,
         ..vm.clone()
     };
-    let (mut report, setup, run) =
-        boot_run(&vm, accel, smoke, "bench", &["MYRNG_BENCH_RUST_DRIVER=1"])?;
-    report.rows.extend(crate::rust_driver::bench_rows(&run)?);
+    let vm = servers.vm_beside(&base, crate::vfio_user::BENCH_SLOT);
+    let twin = format!("MYRNG_BENCH_TWIN={}", crate::vfio_user::BENCH_ADDR);
+    let rows = format!("MYRNG_BENCH_ROWS={}", TWIN_ROWS.join(","));
+    let append = ["MYRNG_BENCH_RUST_DRIVER=1", twin.as_str(), rows.as_str()];
+    let (mut report, setup, run) = boot_run(&vm, accel, smoke, "bench", &append)?;
+    let c = pci_of(&report, STEP)?;
+    ensure!(
+        c != crate::vfio_user::BENCH_ADDR,
+        "the main bench step measured the Rust device ({c}), not the C device"
+    );
+    let drv = pci_of(
+        &step_report(&run, "bench-rust-driver")?,
+        "bench-rust-driver",
+    )?;
+    ensure!(
+        drv == c,
+        "the Rust driver's bench measured {drv}, not the C device {c}"
+    );
+    report.rows.extend(crate::vfio_user::bench_rows(&run)?);
+    // Both functions, the C device and the Rust device, went to the Rust driver.
+    report.rows.extend(crate::rust_driver::bench_rows(&run, 2)?);
+    servers.stop()?;
     Ok((report, setup))
-}
-
-/// A bench boot of `vm` with its own devices (and virtio-rng); the serial log is
-/// guest-`log`[-smoke].log.
-pub fn boot_vm(vm: &vm::Vm, accel: vm::Accel, smoke: bool, log: &str) -> Result<(Report, Setup)> {
-    boot_run(vm, accel, smoke, log, &[]).map(|(r, s, _)| (r, s))
 }
 
 /// The report of a bench step's output (its JSON line).
@@ -552,8 +1038,8 @@ pub fn step_report(run: &vm::Run, step: &str) -> Result<Report> {
     Ok(report)
 }
 
-/// [`boot_vm`] with `append` on the kernel command line; also gives the run, for the steps
-/// `append` asked for.
+/// A bench boot of `vm` (and virtio-rng) with `append` on the kernel command line; the
+/// serial log is guest-`log`[-smoke].log. Gives the run, for the steps `append` asked for.
 fn boot_run(
     vm: &vm::Vm,
     accel: vm::Accel,
@@ -598,18 +1084,19 @@ pub fn dir(smoke: bool) -> PathBuf {
     }
 }
 
-/// Runs the smoke bench: Ok if every row produced a number.
+/// One bench run: the host's round trip first (the machine is quiet then), then the boot.
+fn measure(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup)> {
+    let host = crate::vfio_user::host_rows(smoke)?;
+    let (mut report, setup) = boot(vm, accel, smoke)?;
+    report.rows.extend(host);
+    Ok((report, setup))
+}
+
+/// Runs the smoke bench: Ok if every row produced a number (or was skipped as expected).
 pub fn smoke(vm: &vm::Vm, accel: vm::Accel) -> Result<Outcome> {
-    let (mut report, setup) = boot(vm, accel, true)?;
-    report
-        .rows
-        .extend(crate::vfio_user::bench_rows(vm, accel, true)?);
-    ensure!(
-        !report.rows.is_empty(),
-        "the guest's bench reported no rows"
-    );
+    let (report, setup) = measure(vm, accel, true)?;
     let out = write_files(&dir(true), &setup, &report)?;
-    let missing = missing_numbers(&out.rated);
+    let missing = missing_numbers(&out.rated)?;
     ensure!(
         missing.is_empty(),
         "{} of {} rows produced no number: {}",
@@ -627,10 +1114,7 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
     let out = if smoke_only {
         smoke(&vm, accel)?
     } else {
-        let (mut report, setup) = boot(&vm, accel, false)?;
-        report
-            .rows
-            .extend(crate::vfio_user::bench_rows(&vm, accel, false)?);
+        let (report, setup) = measure(&vm, accel, false)?;
         write_files(&dir(false), &setup, &report)?
     };
     step(&format!(
@@ -644,12 +1128,7 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
     }
     println!();
     for v in &out.verdicts {
-        let word = match v.met {
-            Some(true) => "met  ",
-            Some(false) => "short",
-            None => "n/a  ",
-        };
-        println!("goal {word} {}: {}", v.goal, v.detail);
+        println!("goal {:<12} {}: {}", v.status.word(), v.goal, v.detail);
     }
     Ok(())
 }
@@ -662,21 +1141,52 @@ mod tests {
     const SAMPLE: &str = r#"[    3.120000] random: crng init done
 {"rows":[{"id":"ioctl-rand","label":"ioctl RAND (4 B)","bytes_per_call":4,"bytes":4000000,"seconds":1.0},
 [    4.500000] my_rng 0000:00:03.0: something
-{"id":"read-bounce-1m","label":"read() DMA bounce, 1 MiB","bytes_per_call":1048576,"bytes":800000000,"seconds":1.0},{"id":"read-zerocopy-1m","label":"read() DMA zero-copy, 1 MiB","bytes_per_call":1048576,"bytes":1000000000,"seconds":1.0},{"id":"getrandom-1m","label":"getrandom(), 1 MiB","bytes_per_call":1048576,"bytes":500000000,"seconds":1.0},{"id":"zero-1m","label":"/dev/zero, 1 MiB","bytes_per_call":1048576,"bytes":4000000000,"seconds":2.0},{"id":"hwrng-my_rng","label":"/dev/hwrng (my_rng), 4 KiB","bytes_per_call":4096,"bytes":50000000,"seconds":1.0},{"id":"hwrng-virtio","label":"/dev/hwrng (virtio-rng), 4 KiB","bytes_per_call":4096,"bytes":0,"seconds":0.0,"error":"no virtio source in rng_available"},{"id":"read-dma-1m-glibc","label":"read() DMA (auto path), 1 MiB, glibc","bytes_per_call":1048576,"bytes":1000000000,"seconds":1.0}],"kernel":"7.3.4","hwrng_available":"my_rng my_rng.1"}
+{"id":"read-bounce-1m","label":"read() DMA bounce, 1 MiB","bytes_per_call":1048576,"bytes":800000000,"seconds":1.0},{"id":"read-zerocopy-1m","label":"read() DMA zero-copy, 1 MiB","bytes_per_call":1048576,"bytes":1000000000,"seconds":1.0},{"id":"getrandom-1m","label":"getrandom(), 1 MiB","bytes_per_call":1048576,"bytes":500000000,"seconds":1.0},{"id":"zero-1m","label":"/dev/zero, 1 MiB","bytes_per_call":1048576,"bytes":4000000000,"seconds":2.0},{"id":"hwrng-my_rng","label":"/dev/hwrng (my_rng), 4 KiB","bytes_per_call":4096,"bytes":50000000,"seconds":1.0},{"id":"hwrng-virtio","label":"/dev/hwrng (virtio-rng), 4 KiB","bytes_per_call":4096,"bytes":0,"seconds":0.0,"error":"no virtio source in rng_available"},{"id":"read-dma-1m-glibc","label":"read() DMA (auto path), 1 MiB, glibc","bytes_per_call":1048576,"bytes":1000000000,"seconds":1.0},{"id":"ioctl-rand-mmio","label":"ioctl RAND (4 B), register path","bytes_per_call":4,"bytes":0,"seconds":0.0,"skipped":"the driver has no ioctl_path attribute"}],"kernel":"7.3.4","hwrng_available":"my_rng my_rng.1 virtio_rng.0","pci":"0000:00:03.0"}
 "#;
 
     fn rated() -> Vec<Rated> {
         rate(&parse_report(SAMPLE).unwrap().rows)
     }
 
+    /// A row of `calls` calls of `bpc` bytes in `seconds`.
+    fn row(id: &str, bpc: u64, calls: u64, seconds: f64) -> Row {
+        Row {
+            id: id.into(),
+            label: format!("label of {id}"),
+            bytes_per_call: bpc,
+            bytes: bpc * calls,
+            seconds,
+            error: None,
+            skipped: None,
+        }
+    }
+
+    fn skipped(id: &str) -> Row {
+        Row {
+            skipped: Some("the driver has no ioctl_path attribute".into()),
+            ..row(id, 4, 0, 0.0)
+        }
+    }
+
+    fn find<'v>(v: &'v [Verdict], goal: &str) -> &'v Verdict {
+        v.iter()
+            .find(|v| v.goal == goal)
+            .unwrap_or_else(|| panic!("no goal {goal:?}"))
+    }
+
     #[test]
     fn report_is_found_between_kernel_lines() {
         let r = parse_report(SAMPLE).unwrap();
-        assert_eq!(r.rows.len(), 8);
+        assert_eq!(r.rows.len(), 9);
         assert_eq!(r.kernel, "7.3.4");
+        assert_eq!(r.pci, "0000:00:03.0");
         assert_eq!(
             r.rows[6].error.as_deref(),
             Some("no virtio source in rng_available")
+        );
+        assert_eq!(
+            r.rows[8].skipped.as_deref(),
+            Some("the driver has no ioctl_path attribute")
         );
         assert!(parse_report("[ 1.0] no json here\n").is_err());
         assert!(parse_report("{\"rows\":[{\"id\":\"x\"").is_err());
@@ -688,9 +1198,12 @@ mod tests {
 
     #[test]
     fn rates_against_seed_and_zero() {
-        let r = rated();
+        let mut rows = parse_report(SAMPLE).unwrap().rows;
+        rows.push(row(FLOOR_ROW, 4, 100_000, 1.0));
+        let r = rate(&rows);
         let get = |id: &str| r.iter().find(|x| x.row.id == id).unwrap();
         assert_eq!(get("ioctl-rand").mb_per_s, Some(4.0));
+        assert_eq!(get("ioctl-rand").calls_per_s, Some(1e6));
         assert_eq!(get("ioctl-rand").x_seed, Some(1.0));
         assert_eq!(
             get("ioctl-rand").pct_of_zero,
@@ -702,18 +1215,43 @@ mod tests {
         assert_eq!(z.x_seed, Some(250.0));
         assert_eq!(z.pct_of_zero, Some(50.0));
         assert_eq!(get("hwrng-virtio").mb_per_s, None);
+        // The host's rows have rates but are no source of bytes: no comparison.
+        assert_eq!(get(FLOOR_ROW).calls_per_s, Some(100_000.0));
         assert_eq!(
-            missing_numbers(&r),
-            ["hwrng-virtio (no virtio source in rng_available)"]
+            (get(FLOOR_ROW).x_seed, get(FLOOR_ROW).pct_of_zero),
+            (None, None)
         );
     }
 
     #[test]
-    fn goals() {
+    fn smoke_accepts_a_skip_only_where_the_driver_lacks_the_attribute() {
+        let r = rated();
+        let missing = missing_numbers_with(&r, |_| Ok(false)).unwrap();
+        assert_eq!(
+            missing,
+            ["hwrng-virtio (no virtio source in rng_available)"]
+        );
+        let missing = missing_numbers_with(&r, |_| Ok(true)).unwrap();
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert_eq!(
+            missing[1],
+            "ioctl-rand-mmio (skipped (the driver has no ioctl_path attribute) but the \
+             driver's source defines ioctl_path)"
+        );
+        // The tree's drivers: both define read_path, neither a made-up attribute.
+        for id in ["read-mmio-64k", "rustdrv-read-mmio-64k"] {
+            assert!(driver_defines(id, "read_path").unwrap(), "{id}");
+            assert!(!driver_defines(id, "no_such_attribute_x").unwrap(), "{id}");
+        }
+    }
+
+    #[test]
+    fn throughput_goals() {
         let v = evaluate(&rated());
-        let met: Vec<Option<bool>> = v.iter().map(|v| v.met).collect();
+        let st: Vec<Status> = v[..5].iter().map(|v| v.status).collect();
         // 250× seed, 2× getrandom, exactly 50% of zero, 1000 ≥ 800, virtio unmeasured.
-        assert_eq!(met, [Some(true), Some(true), Some(true), Some(true), None]);
+        use Status::*;
+        assert_eq!(st, [Met, Met, Met, Met, NotMeasured]);
         assert!(v[4].detail.contains("hwrng-virtio"), "{}", v[4].detail);
         assert!(v[0].detail.contains("250×"), "{}", v[0].detail);
         let mut slow = parse_report(SAMPLE).unwrap().rows;
@@ -721,58 +1259,192 @@ mod tests {
         slow[7].bytes = 100_000_000;
         slow[2].bytes = 100_000_000;
         let v = evaluate(&rate(&slow));
-        let met: Vec<Option<bool>> = v.iter().map(|v| v.met).collect();
-        assert_eq!(
-            met,
-            [Some(false), Some(false), Some(false), Some(false), None]
+        let st: Vec<Status> = v[..5].iter().map(|v| v.status).collect();
+        assert_eq!(st, [Short, Short, Short, Short, NotMeasured]);
+    }
+
+    #[test]
+    fn rand_against_getrandom_and_round_trip_against_the_floor() {
+        let rows = vec![
+            row("ioctl-rand", 4, 80, 1.0),
+            row("rust-ioctl-rand", 4, 79, 1.0),
+            row("getrandom-4b", 4, 100, 1.0),
+            row(FLOOR_ROW, 4, 1000, 0.01),
+            row(ROUND_TRIP_ROW, 4, 1000, 0.02),
+        ];
+        let v = evaluate(&rate(&rows));
+        let c = find(&v, "ioctl RAND ≥ 0.8× getrandom(4 B) calls/s, C device");
+        assert_eq!((c.status, c.ratio), (Status::Met, Some(0.8)));
+        assert!(c
+            .detail
+            .contains("ioctl-rand 80.0 calls/s vs getrandom-4b 100 calls/s"));
+        let d = find(&v, "ioctl RAND ≥ 0.8× getrandom(4 B) calls/s, Rust device");
+        assert_eq!(d.status, Status::Short);
+        let n = find(&v, "ioctl RAND ≥ 0.8× getrandom(4 B) calls/s, Rust driver");
+        assert_eq!(n.status, Status::NotMeasured);
+        assert!(n.detail.contains("rustdrv-ioctl-rand"), "{}", n.detail);
+        // 20 µs against 10 µs: exactly 2×.
+        let rt = find(
+            &v,
+            "Rust device's register round trip ≤ 2× a bare UNIX-socket round trip",
         );
+        assert_eq!(rt.status, Status::Met, "{}", rt.detail);
+        assert!(rt
+            .detail
+            .contains("host-region-read 20.0 µs vs host-socket-floor 10.0 µs = 2.00×"));
+        let mut slow = rows.clone();
+        slow[4].seconds = 0.021;
+        let v = evaluate(&rate(&slow));
+        let rt = find(
+            &v,
+            "Rust device's register round trip ≤ 2× a bare UNIX-socket round trip",
+        );
+        assert_eq!(rt.status, Status::Short);
+    }
+
+    #[test]
+    fn twins_against_the_c_twin() {
+        let mut rows = vec![
+            row("read-zerocopy-1m", 1 << 20, 300, 1.0),
+            row("rustdrv-read-zerocopy-1m", 1 << 20, 200, 1.0),
+            row("rust-read-zerocopy-1m", 1 << 20, 201, 1.0),
+            row("read-mmio-64k", 65536, 300, 1.0),
+            row("rust-read-mmio-64k", 65536, 3, 1.0),
+            row("ioctl-rand", 4, 1000, 1.0),
+            row("rust-ioctl-rand", 4, 10, 1.0),
+            row("rust-ioctl-rand-mmio", 4, 10, 1.0),
+        ];
+        let v = twin_goals(&rate(&rows));
+        assert_eq!(v.len(), 2 * TWIN_ROWS.len());
+        let get = |v: &[Verdict], id: &str, who: &str| {
+            let g = format!("{who} ≤ 1.5× the C twin: {id}");
+            let x = find(v, &g);
+            (x.status, x.ratio.map(|r| (r * 1000.0).round() / 1000.0))
+        };
+        // 300 ÷ 200 = 1.5 (met), 300 ÷ 201 < 1.5.
+        assert_eq!(
+            get(&v, "read-zerocopy-1m", "Rust driver"),
+            (Status::Met, Some(1.5))
+        );
+        assert_eq!(get(&v, "read-zerocopy-1m", "Rust device").0, Status::Met);
+        // A register row on the Rust device is the round trip's to judge.
+        assert_eq!(
+            get(&v, "read-mmio-64k", "Rust device"),
+            (Status::RoundTrip, Some(100.0))
+        );
+        assert_eq!(
+            get(&v, "read-mmio-64k", "Rust driver").0,
+            Status::NotMeasured
+        );
+        // RAND with a stash (the register-path row ran) is judged...
+        assert_eq!(get(&v, "ioctl-rand", "Rust device").0, Status::Short);
+        // ... without one (that row skipped) it reads a register per call.
+        rows[7] = skipped("rust-ioctl-rand-mmio");
+        let v = twin_goals(&rate(&rows));
+        assert_eq!(get(&v, "ioctl-rand", "Rust device").0, Status::RoundTrip);
+        assert_eq!(get(&v, "ioctl-rand-mmio", "Rust device").0, Status::Skipped);
+        assert_eq!(
+            get(&v, "ioctl-rand-mmio", "Rust driver").0,
+            Status::NotMeasured
+        );
+        let t = v.iter().find(|v| v.twin.is_some()).unwrap();
+        assert_eq!(t.twin, Some(("ioctl-rand".to_string(), "Rust driver")));
+    }
+
+    fn setup(smoke: bool) -> Setup {
+        Setup {
+            date: "2026-11-25".into(),
+            accelerator: "TCG".into(),
+            qemu: "10.2.2".into(),
+            kernel: "7.3.4".into(),
+            smoke,
+        }
     }
 
     #[test]
     fn markdown_table() {
-        let r = rated();
-        let setup = Setup {
-            date: "2026-11-25".into(),
-            accelerator: "TCG".into(),
-            qemu: "10.2.2".into(),
-            kernel: "7.3.4".into(),
-            smoke: false,
-        };
-        let md = markdown(&setup, &r, &evaluate(&r));
-        assert!(md.contains("| row | MB/s | × seed path | % of /dev/zero |"));
+        let mut rows = parse_report(SAMPLE).unwrap().rows;
+        rows.push(row("rust-ioctl-rand", 4, 40_000, 1.0));
+        let r = rate(&rows);
+        let md = markdown(&setup(false), &r, &evaluate(&r));
+        assert!(md.contains("| row | calls/s | MB/s | × seed path | % of /dev/zero |"));
         assert!(md.contains(
-            "| read() DMA zero-copy, 1 MiB (`read-zerocopy-1m`) | 1000 | 250× | 50.0% |"
+            "| read() DMA zero-copy, 1 MiB (`read-zerocopy-1m`) | 954 | 1000 | 250× | 50.0% |"
         ));
         assert!(md.contains(
-            "| /dev/hwrng (virtio-rng), 4 KiB (`hwrng-virtio`) | \
+            "| /dev/hwrng (virtio-rng), 4 KiB (`hwrng-virtio`) | – | \
              error: no virtio source in rng_available | – | – |"
         ));
+        assert!(md.contains(
+            "| ioctl RAND (4 B), register path (`ioctl-rand-mmio`) | – | \
+             skipped: the driver has no ioctl_path attribute | – | – |"
+        ));
         assert!(md.contains("- **not measured**: hw_random my_rng"));
+        assert!(
+            md.contains("| `ioctl-rand` | not measured | 25.0× short |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `ioctl-rand-mmio` | skipped | skipped |"),
+            "{md}"
+        );
         assert!(md.contains("under TCG, QEMU 10.2.2, guest Linux 7.3.4"));
     }
 
     #[test]
+    fn bars_put_twins_side_by_side() {
+        let rows = vec![
+            row("ioctl-rand", 4, 1, 1.0),
+            row("getrandom-4b", 4, 1, 1.0),
+            row("read-mmio-64k", 4, 1, 1.0),
+            row("zero-1m", 4, 1, 1.0),
+            row("rustdrv-ioctl-rand", 4, 1, 1.0),
+            row("rust-ioctl-rand", 4, 1, 1.0),
+            row("rust-read-mmio-64k", 4, 1, 1.0),
+            row("rust-only-here", 4, 1, 1.0),
+        ];
+        let r = rate(&rows);
+        let (b, slots) = bars(&r);
+        let got: Vec<(&str, Twin, usize)> = b
+            .iter()
+            .map(|b| (b.rated.row.id.as_str(), b.twin, b.slot))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ioctl-rand", Twin::C, 0),
+                ("rustdrv-ioctl-rand", Twin::RustDriver, 1),
+                ("rust-ioctl-rand", Twin::RustDevice, 2),
+                ("getrandom-4b", Twin::Single, 4),
+                ("read-mmio-64k", Twin::C, 6),
+                ("rust-read-mmio-64k", Twin::RustDevice, 7),
+                ("zero-1m", Twin::Single, 9),
+                ("rust-only-here", Twin::Single, 10),
+            ]
+        );
+        assert_eq!(slots, 11);
+        assert_eq!(b[1].label, "Rust driver");
+        assert_eq!(b[0].label, "label of ioctl-rand");
+    }
+
+    #[test]
     fn chart_is_drawn() {
-        let r = rated();
-        let setup = Setup {
-            date: "2026-11-25".into(),
-            accelerator: "TCG".into(),
-            qemu: "10.2.2".into(),
-            kernel: "7.3.4".into(),
-            smoke: true,
-        };
+        let mut rows = parse_report(SAMPLE).unwrap().rows;
+        rows.push(row("rust-ioctl-rand", 4, 40_000, 1.0));
+        rows.push(row("rustdrv-read-zerocopy-1m", 1 << 20, 600, 1.0));
+        let r = rate(&rows);
         let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let png = dir.join("bench.png");
-        chart(&png, &setup, &r).unwrap();
+        chart(&png, &setup(true), &r).unwrap();
         let data = fs::read(&png).unwrap();
         let _ = fs::remove_dir_all(&dir);
         assert_eq!(&data[..8], b"\x89PNG\r\n\x1a\n");
-        // 1400 px wide, 140 + 34 px per row high (IHDR).
+        // 1400 px wide, as high as its bar places (IHDR).
         assert_eq!(u32::from_be_bytes(data[16..20].try_into().unwrap()), 1400);
         assert_eq!(
             u32::from_be_bytes(data[20..24].try_into().unwrap()),
-            140 + 34 * r.len() as u32
+            chart_height(bars(&r).1)
         );
     }
 

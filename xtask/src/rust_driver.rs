@@ -154,32 +154,25 @@ pub fn gates(t: &Tree) -> Result<String> {
     ))
 }
 
-/// The Rust driver's rows for `cargo xtask bench`, from the bench boot's second half (the
-/// device moved to my_rng_rust.ko, see `bench::boot`): the seed's RAND ioctl, SEED_READ, read()
-/// through registers, by bounce and zero-copy DMA and on the auto path, hw_random, as
-/// `rustdrv-<id>`, beside the C driver's rows of the same ids from the same boot.
-pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
-    const ROWS: &[&str] = &[
-        "ioctl-rand",
-        "ioctl-seed-read",
-        "read-mmio-64k",
-        "read-bounce-64k",
-        "read-zerocopy-1m",
-        "read-dma-1m-glibc",
-        "hwrng-my_rng",
-    ];
+/// The Rust driver's rows for `cargo xtask bench`, from the bench boot's second half (its
+/// `devices` my_rng functions moved to my_rng_rust.ko, see `bench::boot`): the device's rows
+/// (`bench::TWIN_ROWS`), as `rustdrv-<id>`, beside the C driver's rows of the same ids from the
+/// same boot.
+pub fn bench_rows(run: &vm::Run, devices: usize) -> Result<Vec<bench::Row>> {
+    // The device's rows, the same as the C driver's and the Rust device's (bench.rs).
+    const ROWS: &[&str] = bench::TWIN_ROWS;
     let (t, rc) = run.step("rust-driver");
     ensure!(
         rc == 0,
         "moving the device to my_rng_rust.ko failed (exit {rc}): {t}"
     );
-    check_bound(&t, Driver::Rust, 1)?;
+    check_bound(&t, Driver::Rust, devices)?;
     let rows: Vec<bench::Row> = bench::step_report(run, "bench-rust-driver")?
         .rows
         .into_iter()
         .filter(|r| ROWS.contains(&r.id.as_str()))
         .map(|r| bench::Row {
-            id: format!("rustdrv-{}", r.id),
+            id: format!("{}{}", bench::RUST_DRIVER, r.id),
             label: format!("{} [Rust driver]", r.label),
             ..r
         })

@@ -48,37 +48,90 @@ pub fn vm_for(servers: Option<&Servers>, vm: &vm::Vm) -> vm::Vm {
     servers.map_or_else(|| vm.clone(), |s| s.vm(vm))
 }
 
-/// The Rust device's rows for `cargo xtask bench`: a bench boot with one Rust device; its
-/// register path (the seed's RAND ioctl, SEED_READ) and DMA read() rows, as `rust-<id>`.
-pub fn bench_rows(base: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<Vec<bench::Row>> {
-    const ROWS: &[&str] = &[
-        "ioctl-rand",
-        "ioctl-seed-read",
-        "read-mmio-64k",
-        "read-zerocopy-1m",
-        "read-dma-1m-glibc",
-        "hwrng-my_rng",
-    ];
-    let servers = Servers::start(&build_server()?, 1)?;
-    let (report, _) = bench::boot_vm(&servers.vm(base), accel, smoke, "bench-rust")?;
-    servers.stop()?;
+/// The Rust device's PCI slot in the bench boot (`-device ...,addr=`): a slot of its own, so
+/// that the guest's bench finds its node by address and the host can tell the runs apart.
+pub const BENCH_SLOT: &str = "10.0";
+/// The same slot as the guest's sysfs names it.
+pub const BENCH_ADDR: &str = "0000:00:10.0";
+
+/// The Rust device's rows for `cargo xtask bench`, from the bench boot's step that ran the
+/// device's rows on it (`bench::boot`), as `rust-<id>`.
+pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
+    const STEP: &str = "bench-rust-device";
+    let report = bench::step_report(run, STEP)?;
+    ensure!(
+        report.pci.as_str() == Some(BENCH_ADDR),
+        "the guest's {STEP} step measured {}, not the Rust device at {BENCH_ADDR}",
+        report.pci
+    );
     let rows: Vec<bench::Row> = report
         .rows
         .into_iter()
-        .filter(|r| ROWS.contains(&r.id.as_str()))
+        .filter(|r| bench::TWIN_ROWS.contains(&r.id.as_str()))
         .map(|r| bench::Row {
-            id: format!("rust-{}", r.id),
+            id: format!("{}{}", bench::RUST_DEVICE, r.id),
             label: format!("{} [Rust device]", r.label),
             ..r
         })
         .collect();
     ensure!(
-        rows.len() == ROWS.len(),
+        rows.len() == bench::TWIN_ROWS.len(),
         "the Rust device's bench lacks rows: {} of {}",
         rows.len(),
-        ROWS.len()
+        bench::TWIN_ROWS.len()
     );
     Ok(rows)
+}
+
+/// The host's round-trip rows (`my-rng-vfio-user-rtt`, built with the server): a bare
+/// UNIX-socket request/reply between two threads, and a 4-byte REGION_READ through the real
+/// server, measured in alternating rounds; each as a row of 4-byte calls.
+pub fn host_rows(smoke: bool) -> Result<Vec<bench::Row>> {
+    let bin = build_server()?.with_file_name("my-rng-vfio-user-rtt");
+    let (calls, rounds) = if smoke { (200u32, 1) } else { (20_000, 5) };
+    let text = crate::util::output(
+        Command::new(&bin)
+            .args([
+                "--calls",
+                &calls.to_string(),
+                "--rounds",
+                &rounds.to_string(),
+            ])
+            .arg("--json"),
+    )?;
+    let j: serde_json::Value = serde_json::from_str(text.trim())
+        .with_context(|| format!("{} printed {text:?}", bin.display()))?;
+    let row = |id: &str, label: &str, key: &str| -> Result<bench::Row> {
+        let us = j[key]
+            .as_f64()
+            .with_context(|| format!("no {key} in {j}"))?;
+        Ok(bench::Row {
+            id: id.into(),
+            label: label.into(),
+            bytes_per_call: 4,
+            bytes: 4 * u64::from(calls),
+            seconds: f64::from(calls) * us / 1e6,
+            error: None,
+            skipped: None,
+        })
+    };
+    step(&format!(
+        "host round trip: floor {:.2} µs, REGION_READ {:.2} µs (median of {rounds} rounds of {calls} calls)",
+        j["floor_us"].as_f64().unwrap_or(f64::NAN),
+        j["region_read_us"].as_f64().unwrap_or(f64::NAN)
+    ));
+    Ok(vec![
+        row(
+            bench::FLOOR_ROW,
+            "host: UNIX-socket request/reply between two threads (floor), 4 B",
+            "floor_us",
+        )?,
+        row(
+            bench::ROUND_TRIP_ROW,
+            "host: REGION_READ through my-rng-vfio-user, 4 B",
+            "region_read_us",
+        )?,
+    ])
 }
 
 /// Running servers, one per device; stopped (SIGTERM) on drop if not by [`Servers::stop`].
@@ -130,15 +183,26 @@ impl Servers {
             s.sockets.push(socket);
             s.logs.push(log);
         }
-        // QEMU exits at once if a socket is not there yet. The server replaces a stale
-        // socket file left by a killed run, so wait for one that accepts a connection.
+        s.wait_listening()?;
+        step(&format!(
+            "Rust device: {n} vfio-user server(s), sockets in {}, logs in {}",
+            sock_dir.display(),
+            dir.display()
+        ));
+        Ok(s)
+    }
+
+    /// Wait until every server accepts connections. QEMU exits at once if a socket is not
+    /// there yet, and a server replaces a stale socket file left by a killed run, so wait
+    /// for one that accepts a connection.
+    fn wait_listening(&mut self) -> Result<()> {
         let t = Instant::now();
-        for (i, sock) in s.sockets.iter().enumerate() {
+        for (i, sock) in self.sockets.iter().enumerate() {
             while std::os::unix::net::UnixStream::connect(sock).is_err() {
-                if let Some(st) = s.children[i].try_wait()? {
+                if let Some(st) = self.children[i].try_wait()? {
                     bail!(
                         "the Rust device server {i} exited ({st}): {}",
-                        fs::read_to_string(&s.logs[i]).unwrap_or_default().trim()
+                        fs::read_to_string(&self.logs[i]).unwrap_or_default().trim()
                     );
                 }
                 ensure!(
@@ -149,38 +213,50 @@ impl Servers {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        step(&format!(
-            "Rust device: {n} vfio-user server(s), sockets in {}, logs in {}",
-            sock_dir.display(),
-            dir.display()
-        ));
-        Ok(s)
+        Ok(())
     }
 
     /// The VM with these servers' devices instead of QEMU's own my_rng: its RAM shared
     /// (memfd) so that the devices can DMA.
     pub fn vm(&self, base: &vm::Vm) -> vm::Vm {
+        vm::Vm {
+            devices: 0,
+            extra_args: self.qemu_args(None),
+            ..base.clone()
+        }
+    }
+
+    /// The VM with these servers' devices beside its own my_rng devices, the first server's
+    /// at PCI slot `slot` (the next ones after it).
+    pub fn vm_beside(&self, base: &vm::Vm, slot: &str) -> vm::Vm {
+        vm::Vm {
+            extra_args: self.qemu_args(Some(slot)),
+            ..base.clone()
+        }
+    }
+
+    /// Shared guest RAM and one vfio-user-pci device per server (at `slot` and on when
+    /// given, else where QEMU puts them).
+    fn qemu_args(&self, slot: Option<&str>) -> Vec<String> {
         let mut extra = vec![
             "-object".to_string(),
             format!("memory-backend-memfd,id=mem,size={GUEST_RAM},share=on"),
             "-machine".to_string(),
             "memory-backend=mem".to_string(),
         ];
-        for s in &self.sockets {
+        let first = slot.and_then(|s| u32::from_str_radix(s.trim_end_matches(".0"), 16).ok());
+        for (i, s) in self.sockets.iter().enumerate() {
+            let mut dev = serde_json::json!({
+                "driver": "vfio-user-pci",
+                "socket": { "path": s, "type": "unix" },
+            });
+            if let Some(f) = first {
+                dev["addr"] = format!("{:x}.0", f + i as u32).into();
+            }
             extra.push("-device".into());
-            extra.push(
-                serde_json::json!({
-                    "driver": "vfio-user-pci",
-                    "socket": { "path": s, "type": "unix" },
-                })
-                .to_string(),
-            );
+            extra.push(dev.to_string());
         }
-        vm::Vm {
-            devices: 0,
-            extra_args: extra,
-            ..base.clone()
-        }
+        extra
     }
 
     /// SIGTERM, and check every server stopped cleanly (exit 0) without an error line.

@@ -1,11 +1,15 @@
 //! `my-rng bench`: throughput of every way of getting random bytes in the guest, measured in
-//! one process (a process start costs more than many calls): the device's ioctls, read() on
-//! each read path, /dev/hwrng backed by my_rng and by virtio-rng, and the guest kernel's own
-//! getrandom() and /dev/zero as references.
+//! one process (a process start costs more than many calls): the device's ioctls (on the
+//! driver's default path and on the register path), read() on each read path, /dev/hwrng
+//! backed by this device and by virtio-rng, and the guest kernel's own getrandom() and
+//! /dev/zero as references.
 //!
 //! `--json` prints one object, `{"rows": [{"id", "label", "bytes_per_call", "bytes",
-//! "seconds"[, "error"]}], "kernel", "hwrng_available"}`, which `cargo xtask bench` reads.
-//! Every row is always present; one that cannot run carries an `error`.
+//! "seconds"[, "error" | "skipped"]}], "kernel", "hwrng_available", "pci"}`, which `cargo
+//! xtask bench` reads; `pci` is the device's PCI address (the host tells its devices apart by
+//! it). Every row is present (`--rows` picks some); one that cannot run carries an `error`,
+//! or `skipped` when the driver lacks an optional attribute the row needs (a driver without
+//! `ioctl_path` has no RAND stash: its RAND rows already read the registers).
 
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
@@ -54,9 +58,26 @@ pub struct Measured {
     pub bytes: u64,
     pub seconds: f64,
     pub error: Option<String>,
+    /// Set when the row did not run because the driver lacks an optional attribute.
+    pub skipped: Option<String>,
 }
 
-type Setup<'a> = Box<dyn FnMut() -> Result<(), String> + 'a>;
+/// Why a row did not run.
+#[derive(Debug, Clone, PartialEq)]
+enum NotRun {
+    /// The driver lacks an optional attribute the row needs.
+    Skipped(String),
+    /// Anything else: the row should have run.
+    Error(String),
+}
+
+impl From<String> for NotRun {
+    fn from(e: String) -> Self {
+        NotRun::Error(e)
+    }
+}
+
+type Setup<'a> = Box<dyn FnMut() -> Result<(), NotRun> + 'a>;
 type Op<'a> = Box<dyn FnMut() -> Result<usize, String> + 'a>;
 
 /// One way of getting bytes: `setup` puts the system in the state the row measures (read
@@ -73,6 +94,8 @@ struct Row<'a> {
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 /// (id suffix, label, bytes per call) of the sizes most rows come in.
+/// The name of the ioctl path attribute (the drivers' RAND stash: auto, stash or mmio).
+const IOCTL_PATH: &str = "ioctl_path";
 const SIZES: [(&str, &str, usize); 3] = [
     ("4k", "4 KiB", 4 * KIB),
     ("64k", "64 KiB", 64 * KIB),
@@ -124,13 +147,26 @@ fn source<'s>(available: &'s str, prefix: &str) -> Option<&'s str> {
     available.split_whitespace().find(|s| s.starts_with(prefix))
 }
 
+/// The hw_random source of the device whose node is `node`: both drivers name them alike,
+/// `my_rng_driver` → `my_rng`, `my_rng_driverN` → `my_rng.N`.
+fn own_hwrng(node: &str) -> Option<String> {
+    match node.strip_prefix(my_rng::DEFAULT_PATH.trim_start_matches("/dev/"))? {
+        "" => Some("my_rng".into()),
+        n if n.bytes().all(|b| b.is_ascii_digit()) => Some(format!("my_rng.{n}")),
+        _ => None,
+    }
+}
+
 /// What the rows need to know about the system, and the attributes they change.
 struct System<'a> {
     dev: &'a dyn RngDevice,
     /// FEATURES from INFO, or why INFO failed.
     features: Result<u32, String>,
     read_path: Knob,
+    ioctl_path: Knob,
     rng_current: Knob,
+    /// This device's hw_random source, or why it is unknown.
+    own_hwrng: Result<String, String>,
     /// `rng_available`, or why it is unreadable.
     available: Result<String, String>,
     hwrng: PathBuf,
@@ -156,12 +192,35 @@ impl System<'_> {
         self.read_path.set(path)
     }
 
-    /// Make the hw_random source whose name starts with `prefix` the current one.
-    fn hwrng_source(&self, prefix: &str) -> Result<(), String> {
+    /// RAND and RAND64 on `path`. `auto` (the default path) needs no attribute: a driver
+    /// without one reads the registers. `mmio` without the attribute is skipped: the
+    /// default-path rows already measure the registers on such a driver.
+    fn ioctl_path(&self, path: &str) -> Result<(), NotRun> {
+        match (path, &self.ioctl_path.original) {
+            ("auto", None) => Ok(()),
+            (_, None) => Err(NotRun::Skipped(format!(
+                "the driver has no {IOCTL_PATH} attribute (no RAND stash: the RAND rows \
+                 above read the registers)"
+            ))),
+            _ => Ok(self.ioctl_path.set(path)?),
+        }
+    }
+
+    /// Make the hw_random source whose name starts with `prefix` the current one; `None`:
+    /// this device's own source.
+    fn hwrng_source(&self, prefix: Option<&str>) -> Result<(), String> {
         let available = self.available.as_ref().map_err(Clone::clone)?;
-        let name = source(available, prefix).ok_or_else(|| {
+        let name = match prefix {
+            Some(p) => source(available, p),
+            None => {
+                let own = self.own_hwrng.as_deref().map_err(Clone::clone)?;
+                available.split_whitespace().find(|s| *s == own)
+            }
+        };
+        let name = name.ok_or_else(|| {
             format!(
-                "no {prefix} source in rng_available ({:?})",
+                "no {} source in rng_available ({:?})",
+                prefix.unwrap_or_else(|| self.own_hwrng.as_deref().unwrap_or("?")),
                 available.trim()
             )
         })?;
@@ -209,8 +268,10 @@ fn dev_read_op<'a>(dev: &'a dyn RngDevice, size: usize) -> Op<'a> {
     Box::new(move || dev.read(&mut buf).map_err(|e| e.to_string()))
 }
 
-/// SEED_READ of the largest count, a new seed each call (the old bench's bulk ioctl).
-fn seed_read_row(dev: &dyn RngDevice) -> Row<'_> {
+/// SEED_READ of the largest count, a new seed each call (the old bench's bulk ioctl), on the
+/// driver's default ioctl path.
+fn seed_read_row<'a>(sys: &'a System<'a>) -> Row<'a> {
+    let dev = sys.dev;
     let mut values = vec![0u32; SEED_READ_MAX as usize];
     let mut seed = 0u32;
     let size = values.len() * 4;
@@ -218,7 +279,7 @@ fn seed_read_row(dev: &dyn RngDevice) -> Row<'_> {
         "ioctl-seed-read".into(),
         format!("ioctl SEED_READ ({} KiB)", size / KIB),
         size,
-        no_setup(),
+        Box::new(move || sys.ioctl_path("auto")),
         Box::new(move || {
             seed = seed.wrapping_add(1);
             dev.seed_read(seed, &mut values)
@@ -230,6 +291,41 @@ fn seed_read_row(dev: &dyn RngDevice) -> Row<'_> {
 
 fn no_setup<'a>() -> Setup<'a> {
     Box::new(|| Ok(()))
+}
+
+/// RAND or RAND64 (`bits`) with the driver's ioctl path set to `path`, from a fresh seed.
+fn ioctl_row<'a>(sys: &'a System<'a>, bits: u32, path: &'static str) -> Row<'a> {
+    let dev = sys.dev;
+    let (name, size) = if bits == 32 {
+        ("rand", 4)
+    } else {
+        ("rand64", 8)
+    };
+    let (id, label) = match path {
+        "auto" => (format!("ioctl-{name}"), String::new()),
+        _ => (
+            format!("ioctl-{name}-{path}"),
+            ", register path".to_string(),
+        ),
+    };
+    let op: Op<'a> = if bits == 32 {
+        Box::new(move || dev.next_u32().map(|_| 4).map_err(|e| e.to_string()))
+    } else {
+        Box::new(move || dev.next_u64().map(|_| 8).map_err(|e| e.to_string()))
+    };
+    row(
+        id,
+        format!("ioctl {} ({size} B){label}", name.to_uppercase()),
+        size,
+        Box::new(move || {
+            sys.ioctl_path(path)?;
+            // SEED empties the driver's stash (if it has one): words it fetched before would
+            // otherwise serve the first calls on the register path, and every row starts from
+            // the same state.
+            Ok(dev.seed(1).map_err(|e| e.to_string())?)
+        }),
+        op,
+    )
 }
 
 fn row<'a>(
@@ -250,28 +346,26 @@ fn row<'a>(
 
 /// Every row, in output order.
 fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
+    let mut v = register_and_read_rows(sys);
+    v.extend(reference_rows(sys, zero));
+    v.extend(algorithm_rows(sys));
+    v
+}
+
+/// The device's ioctls and read() on each read path.
+fn register_and_read_rows<'a>(sys: &'a System<'a>) -> Vec<Row<'a>> {
     let dev = sys.dev;
     let mut v = vec![
-        row(
-            "ioctl-rand".into(),
-            "ioctl RAND (4 B)".into(),
-            4,
-            no_setup(),
-            Box::new(move || dev.next_u32().map(|_| 4).map_err(|e| e.to_string())),
-        ),
-        row(
-            "ioctl-rand64".into(),
-            "ioctl RAND64 (8 B)".into(),
-            8,
-            no_setup(),
-            Box::new(move || dev.next_u64().map(|_| 8).map_err(|e| e.to_string())),
-        ),
-        seed_read_row(dev),
+        ioctl_row(sys, 32, "auto"),
+        ioctl_row(sys, 64, "auto"),
+        ioctl_row(sys, 32, "mmio"),
+        ioctl_row(sys, 64, "mmio"),
+        seed_read_row(sys),
         row(
             "read-mmio-64k".into(),
             "read() MMIO path, 64 KiB".into(),
             64 * KIB,
-            Box::new(move || sys.read_path("mmio")),
+            Box::new(move || Ok(sys.read_path("mmio")?)),
             dev_read_op(dev, 64 * KIB),
         ),
     ];
@@ -281,24 +375,31 @@ fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
                 format!("read-{path}-{sfx}"),
                 format!("read() {name}, {size_label}"),
                 size,
-                Box::new(move || sys.read_path(path)),
+                Box::new(move || Ok(sys.read_path(path)?)),
                 dev_read_op(dev, size),
             ));
         }
     }
+    v
+}
+
+/// hw_random (this device's and virtio-rng's), getrandom() and /dev/zero.
+fn reference_rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
+    let mut v = Vec::new();
     for (id, prefix, name) in [
-        ("hwrng-my_rng", "my_rng", "my_rng"),
-        ("hwrng-virtio", "virtio", "virtio-rng"),
+        ("hwrng-my_rng", None, "my_rng"),
+        ("hwrng-virtio", Some("virtio"), "virtio-rng"),
     ] {
         v.push(row(
             id.into(),
             format!("/dev/hwrng ({name}), 4 KiB"),
             4 * KIB,
-            Box::new(move || sys.hwrng_source(prefix)),
+            Box::new(move || Ok(sys.hwrng_source(prefix)?)),
             file_op(sys.hwrng.clone(), 4 * KIB),
         ));
     }
-    for (sfx, size_label, size) in SIZES {
+    // 4 bytes: the calls per second the seed's RAND ioctl is compared to.
+    for (sfx, size_label, size) in [("4b", "4 B", 4)].into_iter().chain(SIZES) {
         v.push(row(
             format!("getrandom-{sfx}"),
             format!("getrandom(), {size_label}"),
@@ -316,6 +417,13 @@ fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
             file_op(zero.to_path_buf(), size),
         ));
     }
+    v
+}
+
+/// read() of 1 MiB on the default path under each algorithm.
+fn algorithm_rows<'a>(sys: &'a System<'a>) -> Vec<Row<'a>> {
+    let dev = sys.dev;
+    let mut v = Vec::new();
     for alg in Algorithm::ALL {
         v.push(row(
             format!("read-dma-1m-{}", alg.name()),
@@ -324,7 +432,7 @@ fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
             Box::new(move || {
                 sys.read_path("auto")?;
                 dev.set_algorithm_id(alg.id()).map_err(|e| e.to_string())?;
-                dev.seed(1).map_err(|e| e.to_string())
+                Ok(dev.seed(1).map_err(|e| e.to_string())?)
             }),
             dev_read_op(dev, MIB),
         ));
@@ -358,10 +466,18 @@ fn measure(row: &mut Row<'_>, budget: Budget, progress: &dyn Fn(f64)) -> Measure
         bytes: 0,
         seconds: 0.0,
         error: None,
+        skipped: None,
     };
-    if let Err(e) = (row.setup)().and_then(|()| (row.op)()) {
-        m.error = Some(e);
-        return m;
+    match (row.setup)().and_then(|()| Ok((row.op)()?)) {
+        Ok(_) => {}
+        Err(NotRun::Skipped(why)) => {
+            m.skipped = Some(why);
+            return m;
+        }
+        Err(NotRun::Error(e)) => {
+            m.error = Some(e);
+            return m;
+        }
     }
     let start = Instant::now();
     let mut last_shown = start;
@@ -406,7 +522,12 @@ fn kernel_release() -> String {
 }
 
 /// The `--json` object.
-pub fn json(rows: &[Measured], kernel: &str, hwrng_available: &str) -> serde_json::Value {
+pub fn json(
+    rows: &[Measured],
+    kernel: &str,
+    hwrng_available: &str,
+    pci: Option<&str>,
+) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|m| {
@@ -420,6 +541,9 @@ pub fn json(rows: &[Measured], kernel: &str, hwrng_available: &str) -> serde_jso
             if let Some(e) = &m.error {
                 r["error"] = e.as_str().into();
             }
+            if let Some(why) = &m.skipped {
+                r["skipped"] = why.as_str().into();
+            }
             r
         })
         .collect();
@@ -427,10 +551,14 @@ pub fn json(rows: &[Measured], kernel: &str, hwrng_available: &str) -> serde_jso
         "rows": rows,
         "kernel": kernel,
         "hwrng_available": hwrng_available,
+        "pci": pci,
     })
 }
 
 fn table_row(out: &mut dyn Write, m: &Measured) -> io::Result<()> {
+    if let Some(why) = &m.skipped {
+        return writeln!(out, "{:<44} skipped: {why}", m.label);
+    }
     if m.calls == 0 {
         let e = m.error.as_deref().unwrap_or("no call completed");
         return writeln!(out, "{:<44} unavailable: {e}", m.label);
@@ -448,33 +576,57 @@ fn table_row(out: &mut dyn Write, m: &Measured) -> io::Result<()> {
     )
 }
 
-/// `my-rng bench [--json] [--smoke]`.
-pub fn run(
-    dev: &dyn RngDevice,
-    env: &Env,
-    budget: Budget,
-    as_json: bool,
-    out: &mut dyn Write,
-) -> CmdResult {
+/// The state the rows need and change, read from sysfs around `dev`.
+fn system<'a>(dev: &'a dyn RngDevice, env: &Env) -> System<'a> {
     let misc = env.sys.misc_dir_for_node(dev.path());
     let hw = env.sys.root().join("class/misc/hw_random");
     let available = fs::read_to_string(hw.join("rng_available"))
         .map_err(|e| format!("{}: {e}", hw.join("rng_available").display()));
-    let original_algo = dev.algorithm_id().ok();
-    let sys = System {
+    let node = dev
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    System {
         dev,
         features: dev.info().map(|i| i.features).map_err(|e| e.to_string()),
         read_path: Knob::new(misc.join("read_path")),
+        ioctl_path: Knob::new(misc.join(IOCTL_PATH)),
         rng_current: Knob::new(hw.join("rng_current")),
+        own_hwrng: own_hwrng(&node)
+            .ok_or_else(|| format!("cannot tell the hw_random source of {node}")),
         available,
         hwrng: env.hwrng.clone(),
-    };
+    }
+}
+
+/// The rows whose ids `only` lists (all when it is empty), in output order.
+fn select<'a>(rows: Vec<Row<'a>>, only: &[String]) -> Result<Vec<Row<'a>>, Failure> {
+    if let Some(bad) = only.iter().find(|id| !rows.iter().any(|r| &r.id == *id)) {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        return Err(Failure::Msg(format!(
+            "no bench row {bad:?} (rows: {})",
+            ids.join(", ")
+        )));
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|r| only.is_empty() || only.contains(&r.id))
+        .collect())
+}
+
+/// Measure `rows` in order; the table rows go to `out` as they come unless `as_json`.
+fn measure_all(
+    rows: &mut [Row<'_>],
+    budget: Budget,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Measured>> {
     // Never with --json: the guest's init runs it on the console, where stderr is a terminal
     // too and the host reads the step's output.
     let progress = Progress {
         tty: !as_json && io::stderr().is_terminal(),
     };
-    let mut rows = rows(&sys, &env.zero);
     let total = rows.len();
     if !as_json {
         writeln!(out, "{:<44} {:>12} {:>10}", "interface", "calls/s", "MB/s")?;
@@ -493,6 +645,22 @@ pub fn run(
         }
         results.push(m);
     }
+    Ok(results)
+}
+
+/// `my-rng bench [--json] [--smoke] [--rows ID,...]`.
+pub fn run(
+    dev: &dyn RngDevice,
+    env: &Env,
+    budget: Budget,
+    as_json: bool,
+    only: &[String],
+    out: &mut dyn Write,
+) -> CmdResult {
+    let original_algo = dev.algorithm_id().ok();
+    let sys = system(dev, env);
+    let mut rows = select(rows(&sys, &env.zero), only)?;
+    let results = measure_all(&mut rows, budget, as_json, out)?;
     if let Some(id) = original_algo {
         let _ = dev.set_algorithm_id(id);
     }
@@ -501,12 +669,19 @@ pub fn run(
     drop(rows);
     drop(sys);
     if as_json {
-        let j = json(&results, &kernel_release(), available.trim());
+        let misc = env.sys.misc_dir_for_node(dev.path());
+        let pci = env.sys.pci_device(&misc).ok().map(|p| p.address);
+        let j = json(
+            &results,
+            &kernel_release(),
+            available.trim(),
+            pci.as_deref(),
+        );
         writeln!(out, "{j}")?;
     } else {
         writeln!(
             out,
-            "note: SEED_READ and the algorithm rows reseeded the device; seed it again before relying on a sequence"
+            "note: the RAND, SEED_READ and algorithm rows reseeded the device; seed it again before relying on a sequence"
         )?;
     }
     if results.iter().all(|m| m.calls == 0) {
@@ -523,9 +698,11 @@ mod tests {
     use my_rng::Info;
 
     /// Every row id, in output order (the chart keeps it).
-    const IDS: [&str; 22] = [
+    const IDS: [&str; 25] = [
         "ioctl-rand",
         "ioctl-rand64",
+        "ioctl-rand-mmio",
+        "ioctl-rand64-mmio",
         "ioctl-seed-read",
         "read-mmio-64k",
         "read-bounce-4k",
@@ -536,6 +713,7 @@ mod tests {
         "read-zerocopy-1m",
         "hwrng-my_rng",
         "hwrng-virtio",
+        "getrandom-4b",
         "getrandom-4k",
         "getrandom-64k",
         "getrandom-1m",
@@ -548,14 +726,33 @@ mod tests {
         "read-dma-1m-host",
     ];
 
-    /// A sysfs tree with the device's class directory and hw_random's attributes.
-    fn tree(read_path: Option<&str>, available: &str) -> tempfile::TempDir {
+    /// The node the fake devices stand for: the second my_rng device, whose hw_random
+    /// source is my_rng.1.
+    const NODE: &str = "my_rng_driver1";
+
+    /// A sysfs tree with the device's class directory (attributes `read_path` and
+    /// `ioctl_path` when given, its PCI function at 0000:00:10.0) and hw_random's attributes.
+    fn tree(
+        read_path: Option<&str>,
+        ioctl_path: Option<&str>,
+        available: &str,
+    ) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         let misc = root.path().join("class/misc");
-        fs::create_dir_all(misc.join("fake_rng")).unwrap();
+        let pci = root.path().join("devices/pci0000:00/0000:00:10.0");
+        fs::create_dir_all(misc.join(NODE)).unwrap();
         fs::create_dir_all(misc.join("hw_random")).unwrap();
-        if let Some(p) = read_path {
-            fs::write(misc.join("fake_rng/read_path"), p).unwrap();
+        fs::create_dir_all(&pci).unwrap();
+        fs::write(
+            pci.join("uevent"),
+            "DRIVER=my_rng\nPCI_SLOT_NAME=0000:00:10.0\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&pci, misc.join(NODE).join("device")).unwrap();
+        for (name, value) in [("read_path", read_path), (IOCTL_PATH, ioctl_path)] {
+            if let Some(v) = value {
+                fs::write(misc.join(NODE).join(name), v).unwrap();
+            }
         }
         fs::write(misc.join("hw_random/rng_available"), available).unwrap();
         fs::write(misc.join("hw_random/rng_current"), "my_rng\n").unwrap();
@@ -571,21 +768,31 @@ mod tests {
         }
     }
 
+    /// An ABI 2.0 device (no DMA) at /dev/my_rng_driver1.
+    fn plain_device() -> FakeDevice {
+        FakeDevice {
+            path: PathBuf::from("/dev").join(NODE),
+            ..FakeDevice::new()
+        }
+    }
+
     fn dma_device() -> FakeDevice {
+        let d = plain_device();
         FakeDevice {
             info: Info {
                 id: 0x4d52_0201,
                 features: 0x1f,
                 abi_version: Some((2, 1)),
-                ..FakeDevice::new().info
+                ..d.info
             },
-            ..FakeDevice::new()
+            ..d
         }
     }
 
-    fn run_json(dev: &FakeDevice, env: &Env) -> serde_json::Value {
+    fn run_json(dev: &FakeDevice, env: &Env, only: &[&str]) -> serde_json::Value {
         let mut out = Vec::new();
-        run(dev, env, Budget::SMOKE, true, &mut out).unwrap();
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        run(dev, env, Budget::SMOKE, true, &only, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
         serde_json::from_str(&text).unwrap()
@@ -600,26 +807,34 @@ mod tests {
             .unwrap_or_else(|| panic!("no row {id}"))
     }
 
-    #[test]
-    fn json_has_every_row_in_order_and_restores_the_knobs() {
-        let root = tree(Some("auto\n"), "my_rng my_rng.1 virtio_rng.0\n");
-        let dev = dma_device();
-        dev.set_algorithm_id(2).unwrap();
-        let j = run_json(&dev, &env(root.path()));
-
-        let obj = j.as_object().unwrap();
-        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-        keys.sort();
-        assert_eq!(keys, ["hwrng_available", "kernel", "rows"]);
-        assert_eq!(j["hwrng_available"], "my_rng my_rng.1 virtio_rng.0");
-        assert!(!j["kernel"].as_str().unwrap().is_empty());
-        let ids: Vec<&str> = j["rows"]
+    fn ids(j: &serde_json::Value) -> Vec<&str> {
+        j["rows"]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| r["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, IDS);
+            .collect()
+    }
+
+    #[test]
+    fn json_has_every_row_in_order_and_restores_the_knobs() {
+        let root = tree(
+            Some("auto\n"),
+            Some("auto\n"),
+            "my_rng my_rng.1 virtio_rng.0\n",
+        );
+        let dev = dma_device();
+        dev.set_algorithm_id(2).unwrap();
+        let j = run_json(&dev, &env(root.path()), &[]);
+
+        let obj = j.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["hwrng_available", "kernel", "pci", "rows"]);
+        assert_eq!(j["hwrng_available"], "my_rng my_rng.1 virtio_rng.0");
+        assert_eq!(j["pci"], "0000:00:10.0");
+        assert!(!j["kernel"].as_str().unwrap().is_empty());
+        assert_eq!(ids(&j), IDS);
         for r in j["rows"].as_array().unwrap() {
             let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
             keys.sort();
@@ -633,6 +848,13 @@ mod tests {
         }
         assert_eq!(row(&j, "ioctl-rand")["bytes"], 12);
         assert_eq!(row(&j, "ioctl-rand64")["bytes_per_call"], 8);
+        assert_eq!(
+            row(&j, "ioctl-rand-mmio")["label"],
+            "ioctl RAND (4 B), register path"
+        );
+        assert_eq!(row(&j, "ioctl-rand64-mmio")["bytes"], 24);
+        assert_eq!(row(&j, "getrandom-4b")["bytes_per_call"], 4);
+        assert_eq!(row(&j, "getrandom-4b")["label"], "getrandom(), 4 B");
         assert_eq!(row(&j, "read-zerocopy-1m")["bytes_per_call"], 1 << 20);
         assert_eq!(
             row(&j, "read-dma-1m-chacha20")["label"],
@@ -645,10 +867,12 @@ mod tests {
 
         // Attributes as found, the algorithm as found.
         let misc = root.path().join("class/misc");
-        assert_eq!(
-            fs::read_to_string(misc.join("fake_rng/read_path")).unwrap(),
-            "auto"
-        );
+        for name in ["read_path", IOCTL_PATH] {
+            assert_eq!(
+                fs::read_to_string(misc.join(NODE).join(name)).unwrap(),
+                "auto"
+            );
+        }
         assert_eq!(
             fs::read_to_string(misc.join("hw_random/rng_current")).unwrap(),
             "my_rng"
@@ -659,14 +883,24 @@ mod tests {
             assert!(calls.contains(&format!("SET_ALGO {alg}")), "{calls:?}");
         }
         assert_eq!(calls.last().unwrap(), "GET_ALGO");
+        // Each RAND/RAND64 row seeds first (a stash left by earlier rows is dropped):
+        // SEED right before the row's first RAND.
+        let first_rand = calls.iter().position(|c| c == "RAND").unwrap();
+        assert_eq!(calls[first_rand - 1], "SEED 0x1", "{calls:?}");
+        let seeds_before_seed_read = calls
+            .iter()
+            .take_while(|c| !c.starts_with("SEED_READ"))
+            .filter(|c| *c == "SEED 0x1")
+            .count();
+        assert_eq!(seeds_before_seed_read, 4, "{calls:?}");
     }
 
     #[test]
     fn rows_that_cannot_run_say_why() {
-        // An ABI 2.0 device and driver: no read_path attribute, no virtio-rng.
-        let root = tree(None, "my_rng\n");
-        let dev = FakeDevice::new();
-        let j = run_json(&dev, &env(root.path()));
+        // An ABI 2.0 device and driver: no read_path or ioctl_path attribute, no virtio-rng.
+        let root = tree(None, None, "my_rng my_rng.1\n");
+        let dev = plain_device();
+        let j = run_json(&dev, &env(root.path()), &[]);
         assert_eq!(j["rows"].as_array().unwrap().len(), IDS.len());
         for id in ["read-bounce-4k", "read-zerocopy-1m", "read-dma-1m-host"] {
             assert_eq!(
@@ -678,33 +912,96 @@ mod tests {
         }
         assert_eq!(
             row(&j, "hwrng-virtio")["error"],
-            "no virtio source in rng_available (\"my_rng\")"
+            "no virtio source in rng_available (\"my_rng my_rng.1\")"
         );
+        // Without ioctl_path the register-path rows are skipped (not errors): the default
+        // rows ran on the registers.
+        for id in ["ioctl-rand-mmio", "ioctl-rand64-mmio"] {
+            let r = row(&j, id);
+            assert!(r.get("error").is_none(), "{r}");
+            assert!(
+                r["skipped"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("the driver has no ioctl_path"),
+                "{r}"
+            );
+            assert_eq!(r["bytes"], 0);
+        }
+        assert!(row(&j, "ioctl-rand")["bytes"].as_u64().unwrap() > 0);
         // MMIO is the only path there, so it runs without the attribute.
         assert!(row(&j, "read-mmio-64k").get("error").is_none());
         assert!(row(&j, "hwrng-my_rng").get("error").is_none());
-        assert!(!root.path().join("class/misc/fake_rng/read_path").exists());
+        let misc = root.path().join("class/misc").join(NODE);
+        assert!(!misc.join("read_path").exists());
+        assert!(!misc.join(IOCTL_PATH).exists());
 
         // A DMA device whose driver lacks the attribute cannot force the MMIO path.
         let dev = dma_device();
-        let j = run_json(&dev, &env(root.path()));
+        let j = run_json(&dev, &env(root.path()), &[]);
         let e = row(&j, "read-mmio-64k")["error"]
             .as_str()
             .unwrap()
             .to_string();
         assert!(
-            e.ends_with("fake_rng/read_path is missing or unreadable"),
+            e.ends_with(&format!("{NODE}/read_path is missing or unreadable")),
             "{e}"
         );
-        assert!(!root.path().join("class/misc/fake_rng/read_path").exists());
+        assert!(!misc.join("read_path").exists());
+    }
+
+    #[test]
+    fn hwrng_row_reads_this_devices_own_source() {
+        // my_rng (the first device's) is there, my_rng.1 (this one's) is not.
+        let root = tree(None, None, "my_rng virtio_rng.0\n");
+        // (One row that runs: a bench in which nothing runs fails.)
+        let j = run_json(
+            &plain_device(),
+            &env(root.path()),
+            &["ioctl-rand", "hwrng-my_rng"],
+        );
+        assert_eq!(
+            row(&j, "hwrng-my_rng")["error"],
+            "no my_rng.1 source in rng_available (\"my_rng virtio_rng.0\")"
+        );
+        assert_eq!(own_hwrng("my_rng_driver"), Some("my_rng".into()));
+        assert_eq!(own_hwrng("my_rng_driver12"), Some("my_rng.12".into()));
+        assert_eq!(own_hwrng("my_rng_driverx"), None);
+        assert_eq!(own_hwrng("fake_rng"), None);
+    }
+
+    #[test]
+    fn rows_option_picks_rows_in_output_order() {
+        let root = tree(None, None, "my_rng.1\n");
+        let dev = plain_device();
+        let j = run_json(&dev, &env(root.path()), &["hwrng-my_rng", "ioctl-rand"]);
+        assert_eq!(ids(&j), ["ioctl-rand", "hwrng-my_rng"]);
+        let mut out = Vec::new();
+        let only = ["ioctl-rnd".to_string()];
+        let e = run(
+            &dev,
+            &env(root.path()),
+            Budget::SMOKE,
+            true,
+            &only,
+            &mut out,
+        );
+        match e {
+            Err(Failure::Msg(m)) => assert!(
+                m.starts_with("no bench row \"ioctl-rnd\" (rows: ioctl-rand, ioctl-rand64,"),
+                "{m}"
+            ),
+            _ => panic!("an unknown row id is accepted"),
+        }
+        assert!(out.is_empty());
     }
 
     #[test]
     fn table_output() {
-        let root = tree(None, "my_rng\n");
-        let dev = FakeDevice::new();
+        let root = tree(None, None, "my_rng.1\n");
+        let dev = plain_device();
         let mut out = Vec::new();
-        run(&dev, &env(root.path()), Budget::SMOKE, false, &mut out).unwrap();
+        run(&dev, &env(root.path()), Budget::SMOKE, false, &[], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("interface"), "{text}");
@@ -713,6 +1010,10 @@ mod tests {
             .iter()
             .any(|l| l.starts_with("read() DMA bounce, 4 KiB")
                 && l.ends_with("unavailable: the device has no DMA (FEATURES 0x7)")));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("ioctl RAND (4 B), register path")
+                && l.contains("skipped: the driver has no ioctl_path")));
         assert!(lines.last().unwrap().starts_with("note: "));
     }
 
@@ -731,9 +1032,11 @@ mod tests {
             }],
             "k",
             "a b",
+            None,
         );
         assert_eq!(j["rows"][0]["error"], "x");
         assert_eq!(j["rows"][0]["bytes"], 12);
+        assert_eq!(j["pci"], serde_json::Value::Null);
     }
 
     fn row_of(dev: &FakeDevice) -> Row<'_> {

@@ -84,6 +84,9 @@ enum Command {
         /// A few calls per interface only (checks that every row runs; no useful figures)
         #[arg(long)]
         smoke: bool,
+        /// Only these rows (comma-separated ids, as --json names them)
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        rows: Vec<String>,
     },
 }
 
@@ -180,13 +183,14 @@ fn execute(dev: &dyn RngDevice, env: &Env, command: Command, out: &mut dyn Write
             seconds,
             json,
             smoke,
+            rows,
         } => {
             let budget = if smoke {
                 bench::Budget::SMOKE
             } else {
                 bench::Budget::timed(seconds)
             };
-            bench::run(dev, env, budget, json, out)
+            bench::run(dev, env, budget, json, &rows, out)
         }
     }
 }

@@ -80,7 +80,11 @@ fn values_and_global_device() {
     ));
     let cli = parse(&["bench", "--seconds", "0.25"]).unwrap();
     assert!(
-        matches!(cli.command, Command::Bench { seconds, json: false, smoke: false } if seconds == 0.25)
+        matches!(&cli.command, Command::Bench { seconds, json: false, smoke: false, rows } if *seconds == 0.25 && rows.is_empty())
+    );
+    let cli = parse(&["bench", "--rows", "ioctl-rand,hwrng-my_rng"]).unwrap();
+    assert!(
+        matches!(&cli.command, Command::Bench { rows, .. } if rows == &["ioctl-rand", "hwrng-my_rng"])
     );
     let cli = parse(&["bench", "--json", "--smoke"]).unwrap();
     assert!(matches!(
