@@ -15,7 +15,10 @@ extern crate std;
 pub mod chacha;
 pub mod dma;
 pub mod glibc;
+pub mod memmap;
 pub mod regs;
+#[cfg(feature = "std")]
+pub mod storm;
 #[cfg(feature = "std")]
 pub mod vectors;
 pub mod xoshiro;

@@ -59,7 +59,10 @@ logged as guest errors and have no other effect.
 docs/specs/my-rng.rst specifies the registers. tests/qtest/my-rng-test
 checks the device against test vectors generated from that
 specification: every algorithm through registers and DMA, every access
-rule, every DMA error, interrupts, reset and migration.";
+rule, every DMA error, interrupts, reset and migration. The storm,
+tests/qtest/my-rng-storm-test, mixes a million random register accesses
+with DMA commands pointing anywhere, whose outcomes are generated from
+the specification's model as well.";
 
 const LINUX_BODY: &str = "\
 Add a driver for my_rng, the random number generator that QEMU emulates

@@ -1,10 +1,10 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
-//! qtest) and every other reader test against the same numbers: spec/vectors/ and the qtest's
-//! header.
+//! qtest) and every other reader test against the same numbers: spec/vectors/, the qtest's
+//! vector header and the storm's DMA cases with the model's verdicts.
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
-use my_rng_spec::{vectors, Algorithm};
+use my_rng_spec::{storm, vectors, Algorithm};
 use std::path::PathBuf;
 
 /// Every generated file, as (path, content).
@@ -24,6 +24,11 @@ fn generated() -> Vec<(PathBuf, String)> {
     files.push((
         repo_root().join(vectors::C_HEADER_PATH),
         vectors::render_c_header(),
+    ));
+    // The storm's DMA commands and what the spec's DMA model says each does.
+    files.push((
+        repo_root().join(storm::C_HEADER_PATH),
+        storm::render_c_header(),
     ));
     files
 }
