@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::time::Instant;
 
 use log::{debug, info};
 use vfio_bindings::bindings::vfio::{
@@ -196,7 +197,9 @@ fn apply_irqs(
 
 impl ServerBackend for Backend {
     fn region_read(&mut self, region: u32, offset: u64, data: &mut [u8]) -> io::Result<()> {
+        let at = Instant::now();
         let mut st = self.device.lock();
+        st.timing.access(at);
         match region {
             BAR0 if (1..=MAX_BAR_ACCESS).contains(&data.len()) => {
                 st.bar_read(offset, data);
@@ -212,7 +215,9 @@ impl ServerBackend for Backend {
     }
 
     fn region_write(&mut self, region: u32, offset: u64, data: &[u8]) -> io::Result<()> {
+        let at = Instant::now();
         let mut st = self.device.lock();
+        st.timing.access(at);
         match region {
             BAR0 if (1..=MAX_BAR_ACCESS).contains(&data.len()) => {
                 if st.bar_write(offset, data) {
