@@ -220,7 +220,11 @@ impl ServerBackend for Backend {
         st.timing.access(at);
         match region {
             BAR0 if (1..=MAX_BAR_ACCESS).contains(&data.len()) => {
-                if st.bar_write(offset, data) {
+                // A started command's first chunk runs here and now: a command of one
+                // chunk (a bounce-path read, a stash or pool refill) ends and signals its
+                // interrupt without waking the DMA thread, whose wake-up was the largest
+                // part of the server's share of such a command. Longer ones go on there.
+                if st.bar_write(offset, data) && st.dma_step() {
                     self.device.kick();
                 }
                 Ok(())

@@ -450,7 +450,9 @@ fn dma_thread(shared: &Shared) {
         while !st.dma.is_busy() {
             st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        st.dma_step();
+        if !st.dma_step() {
+            continue;
+        }
         // Let register accesses (DMA_STATUS polls, ABORT, unmaps) in between chunks.
         drop(st);
         if shared.delay.is_zero() {
