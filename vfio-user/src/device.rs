@@ -8,15 +8,16 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use log::{debug, error};
+use log::{debug, error, trace};
 use my_rng_spec::dma::{Dma, Event, Rng64, Source};
 use my_rng_spec::regs::{self, Access, DmaState, Register};
 use my_rng_spec::{Algorithm, Generator};
 
 use crate::config::ConfigSpace;
 use crate::memory::{DmaView, Maps};
+use crate::timing::DmaTiming;
 
 /// Bytes the DMA thread writes per chunk before it lets register accesses in.
 pub const DMA_CHUNK: u32 = 64 * 1024;
@@ -153,6 +154,8 @@ pub struct State {
     pub irqs: Irqs,
     /// Counters for tests and the log at disconnect.
     pub stats: Stats,
+    /// Where DMA commands spend their time, for the log at disconnect.
+    pub timing: DmaTiming,
 }
 
 /// What the device did, for the log and the tests.
@@ -182,6 +185,7 @@ impl State {
             entropy: Entropy::default(),
             irqs: Irqs::default(),
             stats: Stats::default(),
+            timing: DmaTiming::default(),
         }
     }
 
@@ -193,6 +197,7 @@ impl State {
         self.seed = self.defaults.seed;
         self.gen = Generator::new(self.algo, self.seed);
         self.dma.reset();
+        self.timing.drop_command();
         self.irqs.intx_masked = false;
         self.update_intx();
     }
@@ -202,6 +207,7 @@ impl State {
         self.maps.clear();
         self.irqs = Irqs::default();
         self.config = ConfigSpace::new();
+        self.timing = DmaTiming::default();
         self.reset();
     }
 
@@ -308,7 +314,11 @@ impl State {
     /// Act on an engine event: log, and signal the end.
     fn event(&mut self, ev: Event) {
         match ev {
-            Event::None | Event::Started => {}
+            Event::None => {}
+            Event::Started => {
+                trace!("{}: DMA command started", self.name);
+                self.timing.started(Instant::now());
+            }
             Event::Rejected => self.guest_error(format_args!(
                 "DMA_CMD written while a command runs: REJECTED"
             )),
@@ -324,6 +334,9 @@ impl State {
                         ));
                     }
                 }
+                // Before the signal: the woken client may preempt this thread.
+                self.timing.ended(Instant::now());
+                trace!("{}: DMA command ended: {state:?}", self.name);
                 if self.dma.irq_enabled() {
                     if let Some(fd) = &self.irqs.msi {
                         signal(fd);
@@ -353,6 +366,9 @@ impl State {
 
     /// Run one chunk of the running DMA command; whether it is still running.
     pub fn dma_step(&mut self) -> bool {
+        if self.dma.is_busy() {
+            self.timing.chunk(Instant::now());
+        }
         let mut view = DmaView {
             maps: &self.maps,
             bus_master: self.config.bus_master(),
@@ -434,7 +450,9 @@ fn dma_thread(shared: &Shared) {
         while !st.dma.is_busy() {
             st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        st.dma_step();
+        if !st.dma_step() {
+            continue;
+        }
         // Let register accesses (DMA_STATUS polls, ABORT, unmaps) in between chunks.
         drop(st);
         if shared.delay.is_zero() {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use log::{debug, error, info, warn};
+use log::{debug, error, info, trace, warn};
 use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
 use vfio_bindings::bindings::vfio::VFIO_PCI_NUM_REGIONS;
@@ -332,15 +332,15 @@ impl Gate {
         self.device.lock().power_on();
         info!("{}: client connected", self.name);
         let r = self.messages(&client, stop);
-        let stats = {
+        let (stats, timing) = {
             let mut st = self.device.lock();
-            let s = st.stats;
+            let s = (st.stats, st.timing.to_string());
             st.power_on();
             s
         };
         match &r {
             Ok(o) => info!(
-                "{}: connection ended ({o:?}); guest errors {}, DMA commands {}, MSI {}, INTx {}",
+                "{}: connection ended ({o:?}); guest errors {}, DMA commands {}, MSI {}, INTx {}; {timing}",
                 self.name, stats.guest_errors, stats.dma_ends, stats.msi, stats.intx
             ),
             Err(e) => error!("{}: {e}", self.name),
@@ -361,10 +361,18 @@ impl Gate {
                     return Ok(Outcome::Disconnected);
                 }
             };
+            trace!(
+                "{}: message {} command {} size {}",
+                self.name,
+                h.id,
+                h.command,
+                h.size
+            );
             if let Some(reply) = self.handle(&h, msg, fds)? {
                 if !send(client, &reply) {
                     return Ok(Outcome::Disconnected);
                 }
+                trace!("{}: reply {} sent", self.name, h.id);
             }
         }
     }
@@ -416,6 +424,10 @@ impl Gate {
     fn region_access(&mut self, h: &Header, body: &[u8]) -> Vec<u8> {
         let offset = u64::from_le_bytes(body[..8].try_into().expect("checked size"));
         let (region, count) = (le32(body, 8), le32(body, 12) as usize);
+        trace!(
+            "{}: region {region} offset {offset:#x} count {count}",
+            self.name
+        );
         let fields = HEADER_SIZE + 16;
         let r = if h.command == cmd::REGION_READ {
             let mut reply = vec![0u8; fields + count];

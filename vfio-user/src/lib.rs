@@ -9,6 +9,7 @@
 //! - [`backend`]: the `vfio_user::ServerBackend` of the device.
 //! - [`gate`]: the connection loop and a checking front end for `vfio_user::Server`.
 //! - [`seccomp`]: the system-call filter.
+//! - [`timing`]: where DMA commands spend their time (the log at disconnect).
 
 pub mod backend;
 pub mod config;
@@ -16,3 +17,4 @@ pub mod device;
 pub mod gate;
 pub mod memory;
 pub mod seccomp;
+pub mod timing;

@@ -201,7 +201,9 @@ fn main() -> ExitCode {
     }
     env_logger::Builder::new()
         .filter_level(args.log)
-        .format_timestamp_millis()
+        // µs: `--log trace` lines are a timeline of messages and DMA commands that lines up
+        // with QEMU's `-msg timestamp=on` trace (same clock).
+        .format_timestamp_micros()
         .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

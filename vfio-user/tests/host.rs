@@ -289,6 +289,48 @@ fn vectors_through_dma() {
     assert_eq!(d.r64(regs::RNG64), g.next_u64());
 }
 
+/// A command of one chunk (64 KiB) ends inside the DMA_CMD write that starts it, its MSI
+/// signalled before the write is answered: the gate runs the first chunk itself instead of
+/// waking the DMA thread, so the next register access already sees DONE. (With the chunk
+/// left to the DMA thread, the read after the write finds it BUSY whenever the thread has
+/// not been scheduled yet.)
+#[test]
+fn one_chunk_command_ends_within_its_start() {
+    let srv = Server::start(&["--log", "info"]);
+    let mut d = srv.client();
+    let ram = Ram::new(RAM, 4 << 20);
+    ram.map(&mut d);
+    d.bus_master(true);
+    let msi = eventfd();
+    let trigger = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+    d.c.set_irqs(1, trigger, 0, 1, &[msi.as_raw_fd()]).unwrap();
+    d.w32(regs::IRQ_ENABLE, 1);
+    ram.put_list(LIST, &[seg(RAM, 0x1_0000)]);
+    let mut g = Generator::new(Algorithm::Glibc, 0).unwrap();
+    for i in 0..50 {
+        d.program(LIST, 1);
+        d.w32(regs::DMA_CMD, regs::DMA_CMD_FILL);
+        assert_eq!(
+            d.r32(regs::DMA_STATUS),
+            2 | (1 << 16),
+            "command {i}: DONE at once"
+        );
+        assert_eq!(
+            eventfd_wait(&msi, Duration::ZERO),
+            Some(1),
+            "command {i}: MSI sent"
+        );
+        d.w32(regs::IRQ_STATUS, 1);
+        let want: Vec<u8> = (0..0x1_0000 / 8)
+            .flat_map(|_| g.next_u64().to_le_bytes())
+            .collect();
+        assert!(
+            ram.read(RAM, 0x1_0000) == want,
+            "command {i}: the FILL stream"
+        );
+    }
+}
+
 fn error_status(e: DmaError, segs: u32) -> u32 {
     3 | (u32::from(e.code()) << 8) | (segs << 16)
 }

@@ -21,6 +21,10 @@ pub enum DeviceKind {
 /// Guest RAM: QEMU must share it with the servers for DMA (the Vm's `-m`).
 pub const GUEST_RAM: &str = "512M";
 
+/// The host's DMA command row (`my-rng-vfio-user-rtt`'s `dma_us`) and its command size.
+const DMA_ROW: &str = "host-dma-command-4k";
+const DMA_ROW_BYTES: u64 = 4096;
+
 /// Builds the server (release) and returns its path.
 pub fn build_server() -> Result<PathBuf> {
     crate::util::run(Command::new(env!("CARGO")).current_dir(repo_root()).args([
@@ -83,9 +87,39 @@ pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
     Ok(rows)
 }
 
+/// One host row from `my-rng-vfio-user-rtt --json`'s `key` (µs per call): the 4-byte
+/// accesses were `calls` calls each, the DMA row `dma_calls` commands of 4 KiB.
+fn host_row(
+    j: &serde_json::Value,
+    calls: u32,
+    id: &str,
+    label: &str,
+    key: &str,
+) -> Result<bench::Row> {
+    let us = j[key]
+        .as_f64()
+        .with_context(|| format!("no {key} in {j}"))?;
+    let (size, n) = if key == "dma_us" {
+        let n = j["dma_calls"].as_u64().context("no dma_calls")?;
+        (DMA_ROW_BYTES, n)
+    } else {
+        (4, u64::from(calls))
+    };
+    Ok(bench::Row {
+        id: id.into(),
+        label: label.into(),
+        bytes_per_call: size,
+        bytes: size * n,
+        seconds: n as f64 * us / 1e6,
+        error: None,
+        skipped: None,
+    })
+}
+
 /// The host's round-trip rows (`my-rng-vfio-user-rtt`, built with the server): a bare
-/// UNIX-socket request/reply between two threads, and a 4-byte REGION_READ through the real
-/// server, measured in alternating rounds; each as a row of 4-byte calls.
+/// UNIX-socket request/reply between two threads, a 4-byte REGION_READ through the real
+/// server, and one 4 KiB DMA command run as a driver runs it (posted writes, the MSI
+/// eventfd, three register reads), measured in alternating rounds; each as a row of calls.
 pub fn host_rows(smoke: bool) -> Result<Vec<bench::Row>> {
     let bin = build_server()?.with_file_name("my-rng-vfio-user-rtt");
     let (calls, rounds) = if smoke { (200u32, 1) } else { (20_000, 5) };
@@ -101,36 +135,21 @@ pub fn host_rows(smoke: bool) -> Result<Vec<bench::Row>> {
     )?;
     let j: serde_json::Value = serde_json::from_str(text.trim())
         .with_context(|| format!("{} printed {text:?}", bin.display()))?;
-    let row = |id: &str, label: &str, key: &str| -> Result<bench::Row> {
-        let us = j[key]
-            .as_f64()
-            .with_context(|| format!("no {key} in {j}"))?;
-        Ok(bench::Row {
-            id: id.into(),
-            label: label.into(),
-            bytes_per_call: 4,
-            bytes: 4 * u64::from(calls),
-            seconds: f64::from(calls) * us / 1e6,
-            error: None,
-            skipped: None,
-        })
-    };
     step(&format!(
-        "host round trip: floor {:.2} µs, REGION_READ {:.2} µs (median of {rounds} rounds of {calls} calls)",
+        "host round trip: floor {:.2} µs, REGION_READ {:.2} µs, 4 KiB DMA command {:.2} µs \
+         (median of {rounds} rounds of {calls} calls); server: {}",
         j["floor_us"].as_f64().unwrap_or(f64::NAN),
-        j["region_read_us"].as_f64().unwrap_or(f64::NAN)
+        j["region_read_us"].as_f64().unwrap_or(f64::NAN),
+        j["dma_us"].as_f64().unwrap_or(f64::NAN),
+        j["server_timing"].as_str().unwrap_or("?")
     ));
+    let floor = "host: UNIX-socket request/reply between two threads (floor), 4 B";
+    let rr = "host: REGION_READ through my-rng-vfio-user, 4 B";
+    let dma = "host: one DMA command through my-rng-vfio-user as a driver runs it, 4 KiB";
     Ok(vec![
-        row(
-            bench::FLOOR_ROW,
-            "host: UNIX-socket request/reply between two threads (floor), 4 B",
-            "floor_us",
-        )?,
-        row(
-            bench::ROUND_TRIP_ROW,
-            "host: REGION_READ through my-rng-vfio-user, 4 B",
-            "region_read_us",
-        )?,
+        host_row(&j, calls, bench::FLOOR_ROW, floor, "floor_us")?,
+        host_row(&j, calls, bench::ROUND_TRIP_ROW, rr, "region_read_us")?,
+        host_row(&j, calls, DMA_ROW, dma, "dma_us")?,
     ])
 }
 

@@ -10,8 +10,15 @@
 //!   reply). Every value read is checked against the spec's glibc sequence from seed 0, so a
 //!   wrong or missing reply fails the run instead of producing a figure.
 //!
-//! Rounds alternate the two (warm-up first) so that both see the same machine; the median
+//! - *DMA command*: one FILL of `--dma-bytes` (4 KiB: a bounce-path read, a hwrng pool
+//!   refill) run the way the drivers run it, through a second server process (`dma.rs`):
+//!   the whole command, and the server's share of it (DMA_CMD posted → MSI eventfd).
+//!
+//! Rounds alternate the three (warm-up first) so that all see the same machine; the median
 //! round of each is reported. `--json` prints one object for `cargo xtask bench`.
+
+mod client;
+mod dma;
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -21,8 +28,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use my_rng_spec::{Algorithm, Generator};
-use my_rng_vfio_user::gate::{cmd, flags, Header, HEADER_SIZE};
+use client::{bad, Client};
+use my_rng_spec::{regs, Algorithm, Generator};
+use my_rng_vfio_user::gate::HEADER_SIZE;
 
 /// A 4-byte REGION_READ: header, offset, region, count.
 const REQUEST: usize = HEADER_SIZE + 16;
@@ -44,6 +52,9 @@ struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Bytes per DMA command.
+    #[arg(long, default_value_t = 4096)]
+    dma_bytes: u32,
 }
 
 /// One side of the comparison: send a request, wait for its reply.
@@ -81,91 +92,22 @@ impl RoundTrip for Floor {
     }
 }
 
-/// A raw vfio-user client of the real server, reading RNG and checking each value.
+/// RNG reads through the real server, each value checked against the spec's glibc sequence.
 struct Device {
-    s: UnixStream,
-    id: u16,
+    c: Client,
     expect: Generator,
 }
 
-fn bad(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
-}
-
 impl Device {
-    fn connect(socket: &Path, server: &mut Child) -> io::Result<Device> {
-        let t = Instant::now();
-        let s = loop {
-            match UnixStream::connect(socket) {
-                Ok(s) => break s,
-                Err(e) if t.elapsed() > Duration::from_secs(10) => return Err(e),
-                Err(_) if server.try_wait()?.is_some() => {
-                    return Err(bad("the server exited at start".into()))
-                }
-                Err(_) => thread::sleep(Duration::from_millis(5)),
-            }
-        };
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    fn new(c: Client) -> Device {
         let expect = Generator::new(Algorithm::Glibc, 0).expect("glibc is deterministic");
-        let mut d = Device { s, id: 0, expect };
-        d.version()?;
-        Ok(d)
-    }
-
-    fn header(&mut self, command: u16, size: usize) -> [u8; HEADER_SIZE] {
-        self.id = self.id.wrapping_add(1);
-        Header {
-            id: self.id,
-            command,
-            size: size as u32,
-            flags: 0,
-            error: 0,
-        }
-        .bytes()
-    }
-
-    /// A reply header to the last request, without the error flag.
-    fn reply_header(&mut self, command: u16) -> io::Result<Header> {
-        let mut hb = [0u8; HEADER_SIZE];
-        self.s.read_exact(&mut hb)?;
-        let h = Header::parse(&hb);
-        if h.id != self.id || h.command != command || h.flags & flags::TYPE_MASK != flags::REPLY {
-            return Err(bad(format!("unexpected reply {h:?}")));
-        }
-        if h.flags & flags::ERROR != 0 {
-            return Err(bad(format!("command {command}: error {}", h.error)));
-        }
-        Ok(h)
-    }
-
-    fn version(&mut self) -> io::Result<()> {
-        let caps = b"{\"capabilities\":{\"max_msg_fds\":16}}\0";
-        let mut m = self
-            .header(cmd::VERSION, HEADER_SIZE + 4 + caps.len())
-            .to_vec();
-        m.extend_from_slice(&[0, 0, 1, 0]);
-        m.extend_from_slice(caps);
-        self.s.write_all(&m)?;
-        let h = self.reply_header(cmd::VERSION)?;
-        let mut rest = vec![0u8; (h.size as usize).saturating_sub(HEADER_SIZE)];
-        self.s.read_exact(&mut rest)
+        Device { c, expect }
     }
 }
 
 impl RoundTrip for Device {
     fn call(&mut self) -> io::Result<()> {
-        let mut m = [0u8; REQUEST];
-        m[..HEADER_SIZE].copy_from_slice(&self.header(cmd::REGION_READ, REQUEST));
-        // offset 0 (RNG), region 0 (BAR0), count 4
-        m[HEADER_SIZE + 12..].copy_from_slice(&4u32.to_le_bytes());
-        self.s.write_all(&m)?;
-        let h = self.reply_header(cmd::REGION_READ)?;
-        let mut rest = [0u8; REPLY - HEADER_SIZE];
-        if h.size as usize != REPLY {
-            return Err(bad(format!("reply of {} bytes, expected {REPLY}", h.size)));
-        }
-        self.s.read_exact(&mut rest)?;
-        let got = u32::from_le_bytes(rest[16..20].try_into().expect("4 bytes"));
+        let got = self.c.read32(client::BAR0, regs::RNG)?;
         let want = self.expect.next_u32();
         if got != want {
             return Err(bad(format!("RNG read {got:#x}, the spec says {want:#x}")));
@@ -195,27 +137,38 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: &Path) -> io::Result<Server> {
-        let dir = std::env::temp_dir().join(format!("my-rng-vfio-user-rtt.{}", std::process::id()));
+    fn start(bin: &Path, tag: &str) -> io::Result<Server> {
+        let dir =
+            std::env::temp_dir().join(format!("my-rng-vfio-user-rtt.{}.{tag}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        // Info: the line at disconnect with the server's DMA timing (`server_timing`).
         let child = Command::new(bin)
             .arg("--socket")
             .arg(dir.join("s.sock"))
-            .args(["--once", "--log", "warn", "--name", "rtt"])
+            .args(["--once", "--log", "info", "--name", "rtt"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log"))?)
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", bin.display())))?;
         Ok(Server { child, dir })
     }
 
-    /// After the client closed: the server must exit 0 (`--once`).
-    fn finish(mut self) -> io::Result<()> {
+    fn connect(&mut self) -> io::Result<Client> {
+        Client::connect(&self.dir.join("s.sock"), &mut self.child)
+    }
+
+    /// After the client closed: the server must exit 0 (`--once`); its DMA timing line.
+    fn finish(mut self) -> io::Result<String> {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if let Some(st) = self.child.try_wait()? {
+                let log = std::fs::read_to_string(self.dir.join("log"))?;
                 return if st.success() {
-                    Ok(())
+                    Ok(log
+                        .split_once("DMA command µs")
+                        .map(|(_, t)| format!("DMA command µs{}", t.lines().next().unwrap_or("")))
+                        .unwrap_or_default())
                 } else {
                     Err(bad(format!("the server exited {st}")))
                 };
@@ -234,29 +187,42 @@ impl Drop for Server {
     }
 }
 
-/// Medians of the floor and of REGION_READ, µs per call, and every round's figures.
+/// Every round's figures, µs per call.
+#[derive(Default)]
 struct Figures {
     floor: Vec<f64>,
     region_read: Vec<f64>,
+    dma: Vec<dma::Times>,
+    /// The DMA server's own account of its commands.
+    server_timing: String,
+}
+
+/// DMA commands per round: each costs several round trips, so fewer of them fill a round.
+fn dma_calls(args: &Args) -> u32 {
+    (args.calls / 8).max(1)
 }
 
 fn measure(args: &Args, bin: &Path) -> io::Result<Figures> {
-    let mut server = Server::start(bin)?;
-    let mut dev = Device::connect(&server.dir.join("s.sock"), &mut server.child)?;
+    let mut server = Server::start(bin, "rr")?;
+    let mut dev = Device::new(server.connect()?);
+    let mut dma_server = Server::start(bin, "dma")?;
+    let mut dma = dma::Dma::new(dma_server.connect()?, args.dma_bytes)?;
     let mut floor = Floor::start()?;
+    let dma_calls = dma_calls(args);
     let warm = (args.calls / 10).max(1);
     time(&mut floor, warm)?;
     time(&mut dev, warm)?;
-    let mut f = Figures {
-        floor: Vec::new(),
-        region_read: Vec::new(),
-    };
+    dma.round((dma_calls / 10).max(1))?;
+    let mut f = Figures::default();
     for _ in 0..args.rounds.max(1) {
         f.floor.push(time(&mut floor, args.calls)?);
         f.region_read.push(time(&mut dev, args.calls)?);
+        f.dma.push(dma.round(dma_calls)?);
     }
     drop(dev);
+    drop(dma);
     server.finish()?;
+    f.server_timing = dma_server.finish()?;
     Ok(f)
 }
 
@@ -267,17 +233,29 @@ fn server_path(args: &Args) -> io::Result<PathBuf> {
     }
 }
 
-fn report(args: &Args, mut f: Figures) {
-    let rounds = (f.floor.clone(), f.region_read.clone());
-    let floor = median(&mut f.floor);
-    let rr = median(&mut f.region_read);
+fn report(args: &Args, f: Figures) {
+    let floor = median(&mut f.floor.clone());
+    let rr = median(&mut f.region_read.clone());
+    let total: Vec<f64> = f.dma.iter().map(|t| t.total).collect();
+    let to_msi: Vec<f64> = f.dma.iter().map(|t| t.to_msi).collect();
+    let (dma, msi) = (median(&mut total.clone()), median(&mut to_msi.clone()));
     if args.json {
         let j = serde_json::json!({
             "floor_us": floor,
             "region_read_us": rr,
             "ratio": rr / floor,
+            "dma_bytes": args.dma_bytes,
+            "dma_us": dma,
+            "dma_to_msi_us": msi,
+            "dma_calls": dma_calls(args),
             "calls": args.calls,
-            "rounds": { "floor_us": rounds.0, "region_read_us": rounds.1 },
+            "server_timing": f.server_timing,
+            "rounds": {
+                "floor_us": f.floor,
+                "region_read_us": f.region_read,
+                "dma_us": total,
+                "dma_to_msi_us": to_msi,
+            },
         });
         println!("{j}");
     } else {
@@ -286,9 +264,14 @@ fn report(args: &Args, mut f: Figures) {
         println!(
             "ratio: {:.2}x (median of {} rounds of {} calls)",
             rr / floor,
-            rounds.0.len(),
+            f.floor.len(),
             args.calls
         );
+        println!(
+            "DMA command of {} bytes, as a driver runs it: {dma:.2} µs; DMA_CMD posted → MSI {msi:.2} µs",
+            args.dma_bytes
+        );
+        println!("server: {}", f.server_timing);
     }
 }
 
