@@ -11,7 +11,8 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use my_rng::uapi::{self, RawSeedRead};
@@ -155,9 +156,23 @@ pub fn run(workers: u32, ops: u64, limit: Duration, seed: u64) -> bool {
         }
     };
     let start = Instant::now();
+    let children = start_workers(&exe, workers, ops, limit, seed);
+    let (total, complete) = collect(children);
+    let want = u64::from(workers) * ops;
+    let ok = complete == workers && total.failures == 0 && total.ops == want;
+    println!(
+        "@@RESULT {} workers={workers} complete={complete} want_ops={want} seconds={}",
+        total.line("stress"),
+        start.elapsed().as_secs()
+    );
+    ok
+}
+
+/// Starts worker processes 0..`workers` of this program, their output piped to the parent.
+fn start_workers(exe: &Path, workers: u32, ops: u64, limit: Duration, seed: u64) -> Vec<Child> {
     let mut children = Vec::new();
     for i in 0..workers {
-        let child = Command::new(&exe)
+        let child = Command::new(exe)
             .args(["stress", "--worker", &i.to_string()])
             .args(["--ops", &ops.to_string()])
             .args(["--seconds", &limit.as_secs().to_string()])
@@ -169,6 +184,12 @@ pub fn run(workers: u32, ops: u64, limit: Duration, seed: u64) -> bool {
             Err(e) => println!("worker {i}: cannot start: {e}"),
         }
     }
+    children
+}
+
+/// Relays the workers' output, waits for them and sums their `@@WORKER` lines: returns the
+/// sum and how many workers ended successfully with a result.
+fn collect(children: Vec<Child>) -> (Stats, u32) {
     let mut total = Stats::default();
     let mut complete = 0u32;
     for (i, mut c) in children.into_iter().enumerate() {
@@ -195,14 +216,7 @@ pub fn run(workers: u32, ops: u64, limit: Duration, seed: u64) -> bool {
             (_, st) => total.fail(format!("worker {i} ended without a result ({st:?})")),
         }
     }
-    let want = u64::from(workers) * ops;
-    let ok = complete == workers && total.failures == 0 && total.ops == want;
-    println!(
-        "@@RESULT {} workers={workers} complete={complete} want_ops={want} seconds={}",
-        total.line("stress"),
-        start.elapsed().as_secs()
-    );
-    ok
+    (total, complete)
 }
 
 /// Precomputed SEED_READ expectations: per vector seed, the 32-bit vectors of each algorithm.
