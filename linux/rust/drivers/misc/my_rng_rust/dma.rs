@@ -19,15 +19,6 @@ use kernel::{
     types::Opaque,
 };
 
-/// DMA_CMD values, DMA_STATUS state field and IRQ_STATUS/IRQ_ENABLE bits.
-pub(crate) const CMD_FILL: u32 = 0x1;
-pub(crate) const CMD_FILL_HOST: u32 = 0x3;
-pub(crate) const CMD_ABORT: u32 = 0x4;
-const STATE: u32 = 0x3;
-const STATE_BUSY: u32 = 1;
-const STATE_DONE: u32 = 2;
-const IRQ_DMA_DONE: u32 = 1 << 0;
-
 /// The coherent bounce buffer of `read()`: one single-segment command at most.
 pub(crate) const BOUNCE_SIZE: usize = 16 * 1024;
 /// hw_random's pool: two halves of host entropy.
@@ -256,11 +247,11 @@ impl MyRng {
             let woken = self.dma_done.wait(&mut left, intr);
             // The late interrupt of an aborted command may wake us early: look.
             let status = self.regs(|bar| bar.read32(regs::DMA_STATUS)).unwrap_or(0);
-            if status & STATE != STATE_BUSY {
+            if status & regs::DMA_STATUS_STATE_MASK != regs::DMA_STATE_BUSY {
                 break status;
             }
             if let Err(e) = woken {
-                let _ = self.regs(|bar| bar.write32(CMD_ABORT, regs::DMA_CMD));
+                let _ = self.regs(|bar| bar.write32(regs::DMA_CMD_ABORT, regs::DMA_CMD));
                 ret = Err(e);
                 break status;
             }
@@ -268,7 +259,7 @@ impl MyRng {
         let bytes = self.regs(|bar| bar.read32(regs::DMA_BYTES)).unwrap_or(0);
         if ret == Err(ETIMEDOUT) {
             pr_err!("DMA command {cmd:#x} timed out after {bytes} bytes\n");
-        } else if ret.is_ok() && status & STATE != STATE_DONE {
+        } else if ret.is_ok() && status & regs::DMA_STATUS_STATE_MASK != regs::DMA_STATE_DONE {
             pr_err!("DMA command {cmd:#x} failed: status {status:#x}\n");
             ret = Err(EIO);
         }
@@ -362,7 +353,7 @@ impl MyRng {
             if current!().signal_pending() {
                 return (done, Err(ERESTARTSYS));
             }
-            let (bytes, ret) = self.dma_run(d, CMD_FILL, nsegs, true);
+            let (bytes, ret) = self.dma_run(d, regs::DMA_CMD_FILL, nsegs, true);
             done += u64::from(bytes).min(len) as usize;
             if ret.is_err() {
                 return (done, ret);
@@ -392,8 +383,8 @@ impl MyRng {
         pdev.set_master();
         let on = self.with_regs(|bar| {
             // A cause left pending by an earlier driver must not fire now.
-            bar.write32(IRQ_DMA_DONE, regs::IRQ_STATUS);
-            bar.write32(IRQ_DMA_DONE, regs::IRQ_ENABLE);
+            bar.write32(regs::IRQ_DMA_DONE, regs::IRQ_STATUS);
+            bar.write32(regs::IRQ_DMA_DONE, regs::IRQ_ENABLE);
         });
         if on.is_err() {
             return None;
@@ -422,7 +413,7 @@ impl irq::Handler for IrqHandler {
     fn handle(&self) -> IrqReturn {
         let status = match self.rng.regs(|bar| {
             let status = bar.read32(regs::IRQ_STATUS);
-            if status & IRQ_DMA_DONE != 0 {
+            if status & regs::IRQ_DMA_DONE != 0 {
                 bar.write32(status, regs::IRQ_STATUS);
             }
             status
@@ -431,7 +422,7 @@ impl irq::Handler for IrqHandler {
             Err(_) => return IrqReturn::None,
         };
         // INTx may be shared.
-        if status & IRQ_DMA_DONE == 0 {
+        if status & regs::IRQ_DMA_DONE == 0 {
             return IrqReturn::None;
         }
         self.rng.dma_done.complete();
