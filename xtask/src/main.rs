@@ -1,30 +1,61 @@
 //! `cargo xtask`: the my-rng host tooling. See README.md for the commands. This file is the
 //! command line only; each command lives in its own module.
 
+// Leaves: no imports from the crate but each other (`leaf/`).
+#[path = "leaf/apt.rs"]
 mod apt;
-mod bench;
-mod checks;
-mod fuzz;
-mod guest;
+#[path = "leaf/integrate.rs"]
 mod integrate;
-mod kernel;
+#[path = "leaf/manifest.rs"]
 mod manifest;
-mod migration;
-mod patches;
-mod qemu;
-mod qemu_generic;
+#[path = "leaf/qmp.rs"]
 mod qmp;
-mod reliability;
-mod report;
-mod repro;
-mod run;
-mod rust_driver;
-mod stats;
-mod suite;
+#[path = "leaf/util.rs"]
 mod util;
+
+// Components: building one part of the system each (`component/`).
+#[path = "component/guest.rs"]
+mod guest;
+#[path = "component/kernel.rs"]
+mod kernel;
+#[path = "component/patches.rs"]
+mod patches;
+#[path = "component/qemu.rs"]
+mod qemu;
+#[path = "component/qemu_generic.rs"]
+mod qemu_generic;
+#[path = "component/rust_driver.rs"]
+mod rust_driver;
+#[path = "component/vectors.rs"]
 mod vectors;
+#[path = "component/vfio_user.rs"]
 mod vfio_user;
+
+// Boot: the VM description, booting it and checking what the guest printed (`boot/`).
+#[path = "boot/checks.rs"]
+mod checks;
+#[path = "boot/vm.rs"]
 mod vm;
+
+// Commands: one module per `cargo xtask` command or suite part (`cmd/`).
+#[path = "cmd/bench.rs"]
+mod bench;
+#[path = "cmd/fuzz.rs"]
+mod fuzz;
+#[path = "cmd/migration.rs"]
+mod migration;
+#[path = "cmd/reliability.rs"]
+mod reliability;
+#[path = "cmd/report.rs"]
+mod report;
+#[path = "cmd/repro.rs"]
+mod repro;
+#[path = "cmd/run.rs"]
+mod run;
+#[path = "cmd/stats.rs"]
+mod stats;
+#[path = "cmd/suite.rs"]
+mod suite;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

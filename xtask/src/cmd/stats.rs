@@ -888,13 +888,13 @@ mod tests {
 
     /// Real dieharder 3.31.1 output (Debian bookworm), as captured: the whole of
     /// `stream xoshiro256pp 1 | nice -n 19 dieharder -a -g 200` on this project's host.
-    const XOSHIRO_A: &str = include_str!("../testdata/dieharder-xoshiro256pp-a.txt");
+    const XOSHIRO_A: &str = include_str!("../../testdata/dieharder-xoshiro256pp-a.txt");
     /// A host quick run on glibc (one dieharder per test, with `-p 100`), with its FAILED lines.
-    const GLIBC_QUICK: &str = include_str!("../testdata/dieharder-glibc-quick.txt");
+    const GLIBC_QUICK: &str = include_str!("../../testdata/dieharder-glibc-quick.txt");
     /// A guest quick run's step output: `my-rng dump | dieharder` in the guest, with /init's
     /// `==` lines.
     const GUEST_QUICK_OUT: &str =
-        include_str!("../testdata/dieharder-guest-xoshiro256pp-quick.txt");
+        include_str!("../../testdata/dieharder-guest-xoshiro256pp-quick.txt");
 
     fn row(test: &str, ntup: u32, ts: u64, ps: u64, p: f64, a: Assessment) -> Row {
         Row {

@@ -361,7 +361,7 @@ impl ByHand {
             Err(e) => bail!(
                 "QEMU no longer completes the migration of a vfio-user device ({e}): it may \
                  now register a blocker; update vfio-user/README.md, the server's --help and \
-                 ensure_migratable in xtask/src/migration.rs"
+                 ensure_migratable in xtask/src/cmd/migration.rs"
             ),
         };
         let (t, _) = &self.step;
@@ -373,7 +373,7 @@ impl ByHand {
             divergent > 0 || errors > 0,
             "the guest's seeded stream survived the migration of the Rust device ({words} words \
              right): QEMU now carries the vfio-user device's state. Lift the refusal \
-             (ensure_migratable in xtask/src/migration.rs), correct vfio-user/README.md and the \
+             (ensure_migratable in xtask/src/cmd/migration.rs), correct vfio-user/README.md and the \
              server's --help, and make this test expect the stream to continue"
         );
         Ok(format!(
