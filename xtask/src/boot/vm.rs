@@ -77,7 +77,7 @@ pub struct Boot {
     /// Names the serial log, target/my-rng/guest-<log>.log (default: the mode).
     pub log: String,
     /// The driver that binds the my_rng devices (the other one is kept out).
-    pub driver: crate::rust_driver::Driver,
+    pub driver: crate::cli::Driver,
     /// A QMP socket for a controller (see [`Vm::boot_controlled`]).
     pub qmp: Option<PathBuf>,
     /// The machine type (default `pc`).
@@ -137,7 +137,7 @@ impl Boot {
         self
     }
 
-    pub fn driver(mut self, d: crate::rust_driver::Driver) -> Boot {
+    pub fn driver(mut self, d: crate::cli::Driver) -> Boot {
         self.driver = d;
         self
     }
@@ -440,7 +440,7 @@ impl Vm {
     }
 
     /// An interactive guest shell on this terminal (Ctrl-A X leaves QEMU).
-    pub fn shell(&self, accel: Accel, driver: crate::rust_driver::Driver) -> Result<()> {
+    pub fn shell(&self, accel: Accel, driver: crate::cli::Driver) -> Result<()> {
         step(&format!(
             "Interactive guest shell under {} (Ctrl-A X quits QEMU)",
             accel.name()

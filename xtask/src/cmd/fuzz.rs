@@ -47,7 +47,7 @@ pub struct Report {
 fn build() -> Result<PathBuf> {
     apt::ensure_extra_packages(PACKAGES)?;
     // The fixed tree, as every other build of ours: the fuzzer tests the QEMU the suite runs.
-    let t = qemu::prepare(MAIN_VERSIONS, qemu::Flavour::Fixed)?;
+    let t = qemu::prepare(MAIN_VERSIONS, crate::cli::Flavour::Fixed)?;
     let dir = t.build.with_file_name("build-fuzz");
     let stamp = dir.join(".my-rng-configure");
     let args = configure();

@@ -3,7 +3,8 @@
 //! The guest side is `my-rng-stress` (guest/e2e); each of its modes ends with a
 //! `@@RESULT <mode> key=value ...` line, whose figures the checks report and judge.
 
-use crate::rust_driver::{self, Driver};
+use crate::cli::Driver;
+use crate::rust_driver;
 use crate::vm::{self, Control};
 use crate::{guest, kernel};
 use anyhow::{bail, ensure, Context, Result};
@@ -68,7 +69,7 @@ const HOTPLUG_CYCLE_SECS: u64 = 15;
 /// The debug kernel's VM: `base` with the debug kernel and an initramfs carrying the modules
 /// built against it.
 pub fn debug_vm(base: &vm::Vm, bins: &guest::Binaries) -> Result<vm::Vm> {
-    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let k = kernel::build_variant(crate::cli::Variant::Debug)?;
     let initramfs = guest::initramfs_named("initramfs-debug.cpio", bins, Some(&k.module()), &[])?;
     Ok(vm::Vm {
         kernel: k.bzimage(),

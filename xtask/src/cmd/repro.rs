@@ -12,7 +12,8 @@
 //! default) keeps the vCPU threads waiting for a core, as on the loaded host where the
 //! failures were seen. Bounded by the toggle count and the time.
 
-use crate::qemu::{self, Flavour};
+use crate::cli::Flavour;
+use crate::qemu;
 use crate::reliability::{num, result_line};
 use crate::util::{note, out_dir, step};
 use crate::{apt, guest, kernel, run, vm};
@@ -110,7 +111,7 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
     let q = qemu::build_flavour(o.qemu)?;
     // The debug kernel: it has ACPI, so both vCPUs come up (the plain guest kernel brings up
     // one, and one vCPU cannot race with itself); it is also the hot-unplug stage's kernel.
-    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let k = kernel::build_variant(crate::cli::Variant::Debug)?;
     let g = guest::build()?;
     let mut vm = run::vm_of(&q, &k, &g, &[])?;
     let trace = out_dir().join(format!("race-{}-ioapic.log", name(o.qemu)));

@@ -1,7 +1,9 @@
 //! `cargo xtask build`, `run` and `shell`: build what a boot needs, then boot it.
 
-use crate::rust_driver::{self, Driver};
-use crate::vfio_user::{self, DeviceKind};
+use crate::cli::DeviceKind;
+use crate::cli::Driver;
+use crate::rust_driver;
+use crate::vfio_user;
 use crate::{apt, checks, guest, kernel, qemu, vm};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -20,8 +22,8 @@ pub fn vm_of(
 ) -> Result<vm::Vm> {
     // Each kernel variant has its own modules, hence its own initramfs.
     let name = match k.variant {
-        kernel::Variant::Guest => "initramfs.cpio",
-        kernel::Variant::Debug => "initramfs-debug.cpio",
+        crate::cli::Variant::Guest => "initramfs.cpio",
+        crate::cli::Variant::Debug => "initramfs-debug.cpio",
     };
     let initramfs = guest::initramfs_named(name, g, Some(&k.module()), extra)?;
     Ok(vm::Vm {
@@ -36,7 +38,7 @@ pub fn vm_of(
 /// Builds the parts of a boot with the `variant` kernel: QEMU, the kernel (and module), the
 /// guest programs.
 pub fn build_parts(
-    variant: kernel::Variant,
+    variant: crate::cli::Variant,
 ) -> Result<(qemu::Tree, kernel::Tree, guest::Binaries)> {
     apt::ensure_host_packages()?;
     // Before QEMU's build: a wrong rustc would otherwise fail only minutes later.
@@ -49,11 +51,11 @@ pub fn build_parts(
 
 /// Builds everything a boot needs; returns the VM description.
 pub fn build_all(extra: &[PathBuf]) -> Result<vm::Vm> {
-    build_all_with(extra, kernel::Variant::Guest)
+    build_all_with(extra, crate::cli::Variant::Guest)
 }
 
 /// [`build_all`] with the `variant` kernel.
-pub fn build_all_with(extra: &[PathBuf], variant: kernel::Variant) -> Result<vm::Vm> {
+pub fn build_all_with(extra: &[PathBuf], variant: crate::cli::Variant) -> Result<vm::Vm> {
     let (q, k, g) = build_parts(variant)?;
     vm_of(&q, &k, &g, extra)
 }
@@ -64,7 +66,7 @@ fn prepare(
     extra: &[PathBuf],
     tcg: bool,
     device: DeviceKind,
-    variant: kernel::Variant,
+    variant: crate::cli::Variant,
 ) -> Result<(vm::Vm, Option<vfio_user::Servers>, vm::Accel)> {
     let vm = build_all_with(extra, variant)?;
     let servers = vfio_user::start_for(device, DEVICES)?;
@@ -79,7 +81,7 @@ pub fn main_job(
     tcg: bool,
     device: DeviceKind,
     driver: Driver,
-    variant: kernel::Variant,
+    variant: crate::cli::Variant,
 ) -> Result<()> {
     let (vm, servers, accel) = prepare(extra, tcg, device, variant)?;
     let run = vm.boot(
@@ -128,7 +130,7 @@ pub fn shell(
     tcg: bool,
     device: DeviceKind,
     driver: Driver,
-    variant: kernel::Variant,
+    variant: crate::cli::Variant,
 ) -> Result<()> {
     // The servers (if any) must outlive the shell.
     let (vm, _servers, accel) = prepare(extra, tcg, device, variant)?;

@@ -525,7 +525,7 @@ fn load_records(dir: &Path) -> Result<Vec<Record>> {
 /// same selection on the reference stream of each seeded one.
 fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result<Vec<Record>> {
     let tests = if o.quick { GUEST_QUICK } else { GUEST_TESTS };
-    let (q, k, g) = crate::run::build_parts(crate::kernel::Variant::Guest)?;
+    let (q, k, g) = crate::run::build_parts(crate::cli::Variant::Guest)?;
     let initramfs = guest::initramfs_with_dieharder(&g, Some(&k.module()))?;
     let vm = vm::Vm {
         qemu: q.binary(),

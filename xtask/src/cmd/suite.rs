@@ -3,7 +3,8 @@
 //! own check and the checks that need it, and the suite goes on so the summary is complete.
 //! A new boot of the guest is one more stage function built on `boot()`.
 
-use crate::rust_driver::{self, Driver};
+use crate::cli::Driver;
+use crate::rust_driver;
 use crate::util::{cache_dir, repo_root};
 use crate::{
     apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,

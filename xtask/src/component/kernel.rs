@@ -1,6 +1,7 @@
 //! The guest kernel: Debian's linux-source (Rust enabled), the driver built in, the same driver
 //! as an out-of-tree module, compile checks on Debian's older kernel headers, checkpatch.
 
+use crate::cli::Variant;
 use crate::integrate::{files_below, Component};
 use crate::util::{
     cache_dir, jobs, key_of, note, read, repo_root, run, run_logged, run_logged_progress, step,
@@ -29,18 +30,6 @@ pub const LLVM: &str = "LLVM=-19";
 /// the 6.6.4 target, and 6.12, the reachable tree closest above it (only the parts the patch
 /// touches are extracted, see [`partial_tree`]).
 pub const CHECK_SOURCES: &[&str] = &["linux-source-6.1", "linux-source-6.12"];
-
-/// Which kernel configuration: both are built from the one work tree, each into its own
-/// output folder (`make O=`), so the source is extracted and patched once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Variant {
-    /// The guest kernel of every normal boot: linux/config/*.config on tinyconfig.
-    #[default]
-    Guest,
-    /// The same plus linux/config/debug/*.config: KASAN, lockdep, UBSAN, KFENCE, ACPI PCI
-    /// hotplug; for the stress, fuzz and hot-unplug boots.
-    Debug,
-}
 
 impl Variant {
     /// Suffix of its output folders and logs ("" for the guest kernel).

@@ -6,6 +6,7 @@
 //! Both drivers are built into the one guest kernel; each boot keeps exactly one of them on the
 //! kernel command line (`initcall_blacklist=`), see [`Driver::cmdline`].
 
+use crate::cli::Driver;
 use crate::integrate::{self, files_below, Component};
 use crate::kernel::{self, Tree};
 use crate::util::{cache_dir, repo_root, run, run_logged, step};
@@ -13,16 +14,6 @@ use crate::{bench, vm};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Which driver binds the my_rng devices in a boot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Driver {
-    /// linux/c (drivers/misc/my-rng.c), the deliverable.
-    #[default]
-    C,
-    /// linux/rust (drivers/misc/my_rng_rust_main.rs).
-    Rust,
-}
 
 /// The built-in C driver's initcall (module_pci_driver()).
 pub const C_INITCALL: &str = "my_rng_pci_driver_init";

@@ -1,6 +1,7 @@
 //! The Rust device (vfio-user/): build the server, start one per device, and describe the VM
 //! that reaches them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed).
 
+use crate::cli::DeviceKind;
 use crate::util::{note, out_dir, repo_root, step};
 use crate::{bench, vm};
 use anyhow::{bail, ensure, Context, Result};
@@ -8,15 +9,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Which implementation of the device a boot uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceKind {
-    /// The in-QEMU C device (`-device my_rng`).
-    C,
-    /// The Rust vfio-user server (vfio-user/), one process per device.
-    Rust,
-}
 
 /// Guest RAM: QEMU must share it with the servers for DMA (the Vm's `-m`).
 pub const GUEST_RAM: &str = "512M";
