@@ -8,6 +8,8 @@ mod apt;
 mod cli;
 #[path = "leaf/integrate.rs"]
 mod integrate;
+#[path = "leaf/layers.rs"]
+mod layers;
 #[path = "leaf/manifest.rs"]
 mod manifest;
 #[path = "leaf/qmp.rs"]
@@ -26,8 +28,6 @@ mod patches;
 mod qemu;
 #[path = "component/qemu_generic.rs"]
 mod qemu_generic;
-#[path = "component/rust_driver.rs"]
-mod rust_driver;
 #[path = "component/vectors.rs"]
 mod vectors;
 #[path = "component/vfio_user.rs"]
@@ -36,6 +36,8 @@ mod vfio_user;
 // Boot: the VM description, booting it and checking what the guest printed (`boot/`).
 #[path = "boot/checks.rs"]
 mod checks;
+#[path = "boot/parts.rs"]
+mod parts;
 #[path = "boot/vm.rs"]
 mod vm;
 
@@ -78,7 +80,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             apt::ensure_stats_packages()
         }
         Cmd::Build => {
-            run::build_all(&[])?;
+            parts::build_all(&[])?;
             println!("manifest: {}", manifest::path().display());
             Ok(())
         }

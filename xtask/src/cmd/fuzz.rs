@@ -202,7 +202,7 @@ pub fn record(r: &Report) -> Result<()> {
          date: {}\nseconds: {}\nexecutions: {}\nexec_per_sec: {}\ncov: {}\nft: {}\n\
          corpus: {}\ndevice_functions_covered: {}\ndevice_functions: {}\ncrashes: {}\n",
         r.seconds,
-        crate::bench::today(),
+        crate::util::today(),
         r.seconds,
         r.executions,
         r.exec_per_sec,

@@ -4,8 +4,9 @@
 //! first one is not a command start, a DMA command was in flight at the migration and resumed
 //! on the destination.
 
+use crate::checks::{num, result_line};
 use crate::qmp::Qmp;
-use crate::reliability::{num, result_line, socket};
+use crate::util::socket;
 use crate::util::{note, out_dir, step};
 use crate::vm;
 use anyhow::{bail, ensure, Context, Result};

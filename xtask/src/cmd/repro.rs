@@ -12,11 +12,11 @@
 //! default) keeps the vCPU threads waiting for a core, as on the loaded host where the
 //! failures were seen. Bounded by the toggle count and the time.
 
+use crate::checks::{num, result_line};
 use crate::cli::Flavour;
 use crate::qemu;
-use crate::reliability::{num, result_line};
 use crate::util::{note, out_dir, step};
-use crate::{apt, guest, kernel, run, vm};
+use crate::{apt, guest, kernel, parts, vm};
 use anyhow::{bail, Result};
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,7 +113,7 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
     // one, and one vCPU cannot race with itself); it is also the hot-unplug stage's kernel.
     let k = kernel::build_variant(crate::cli::Variant::Debug)?;
     let g = guest::build()?;
-    let mut vm = run::vm_of(&q, &k, &g, &[])?;
+    let mut vm = parts::vm_of(&q, &k, &g, &[])?;
     let trace = out_dir().join(format!("race-{}-ioapic.log", name(o.qemu)));
     let _ = fs::remove_file(&trace);
     vm.extra_args.extend([

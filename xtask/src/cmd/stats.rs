@@ -433,7 +433,7 @@ fn host_run(
             ", one dieharder per test"
         }
     ));
-    let date = crate::bench::today();
+    let date = crate::util::today();
     let start = Instant::now();
     let mut text = String::new();
     let mut n = 0;
@@ -525,7 +525,7 @@ fn load_records(dir: &Path) -> Result<Vec<Record>> {
 /// same selection on the reference stream of each seeded one.
 fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result<Vec<Record>> {
     let tests = if o.quick { GUEST_QUICK } else { GUEST_TESTS };
-    let (q, k, g) = crate::run::build_parts(crate::cli::Variant::Guest)?;
+    let (q, k, g) = crate::parts::build_parts(crate::cli::Variant::Guest)?;
     let initramfs = guest::initramfs_with_dieharder(&g, Some(&k.module()))?;
     let vm = vm::Vm {
         qemu: q.binary(),
@@ -550,14 +550,14 @@ fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result
         ))
         .append(&format!("MYRNG_STATS_SEED={SEED}"))
         .log_name(if o.quick { "stats-quick" } else { "stats" });
-    let date = crate::bench::today();
+    let date = crate::util::today();
     let run = vm.boot(accel, &boot)?;
     let kernel = run.step("uname").0.trim().to_string();
     let environment = format!(
         "guest under {}, QEMU {}, Linux {kernel}, C driver, dieharder {version} (Debian's, \
          packed into the initramfs)",
         run.accel.short(),
-        crate::bench::qemu_version(&vm.qemu),
+        crate::qemu::version_of(&vm.qemu),
     );
     let mut records = Vec::new();
     for alg in GUEST_ALGS {

@@ -4,10 +4,10 @@
 //! A new boot of the guest is one more stage function built on `boot()`.
 
 use crate::cli::Driver;
-use crate::rust_driver;
+use crate::kernel::rust_driver;
 use crate::util::{cache_dir, repo_root};
 use crate::{
-    apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,
+    apt, bench, checks, guest, kernel, migration, parts, patches, qemu, qemu_generic, reliability,
     vectors, vfio_user, vm,
 };
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -25,7 +25,7 @@ const RUST_BOOT_LIMIT: Duration = Duration::from_secs(1200);
 pub const STAGES: &[(&str, &str)] = &[
     (
         "host",
-        "rustfmt, clippy, unit and oracle tests, generated vectors",
+        "rustfmt, clippy, unit and oracle tests, generated vectors, xtask's layers",
     ),
     ("device", "QEMU build, warning gates, the qtest, checkpatch"),
     (
@@ -197,7 +197,7 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         debug: None,
         scale: reliability::Scale::pick(full)?,
         record: vec![
-            format!("# date: {}", crate::bench::today()),
+            format!("# date: {}", crate::util::today()),
             // A changed cycle count is neither scale: `report --record` keeps no such run.
             match std::env::var("MY_RNG_HOTPLUG_CYCLES") {
                 Ok(n) => format!("# scale: hotplug_cycles={n}"),
@@ -316,6 +316,7 @@ fn host(s: &mut Suite) -> Result<()> {
         cargo(&["test", "--quiet", "--workspace", "--all-features"])
     });
     s.check("vectors up to date", || vectors::write(true));
+    s.check("xtask imports point down", crate::layers::check);
     Ok(())
 }
 
@@ -451,7 +452,7 @@ fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) 
     let (Some(q), Some(k), Some(g)) = (q, k, g) else {
         return Err(anyhow!("a build it needs failed"));
     };
-    let vm = run::vm_of(q, k, &g, &[])?;
+    let vm = parts::vm_of(q, k, &g, &[])?;
     let accel = vm.probe();
     Ok(Guest {
         vm,
@@ -603,7 +604,7 @@ fn rust_device_migration(s: &mut Suite, guest: &Result<Guest>) {
         |_| "2 my-rng-vfio-user processes (source and destination)".into(),
     );
     let Some(servers) = servers else { return };
-    let rust = servers.vm(&g.vm);
+    let rust = parts::served(&servers, &g.vm);
     s.check(
         "migration: the tooling refuses the Rust device",
         || match migration::run(&rust, g.accel, migration::MIGRATIONS) {
@@ -657,7 +658,7 @@ fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "guest: bound driver (sysfs)",
             Took::steps(run, &["bound"]),
-            || rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES),
+            || checks::check_bound(&run.step("bound").0, Driver::C, parts::DEVICES),
         );
         test_mode_checks(s, run, "guest")
     });
@@ -673,7 +674,7 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "rust driver: bound driver (sysfs)",
             Took::steps(run, &["bound"]),
-            || rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES),
+            || checks::check_bound(&run.step("bound").0, Driver::Rust, parts::DEVICES),
         );
         test_mode_checks(s, run, "rust driver")
     });
@@ -694,12 +695,12 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
             || {
                 let (t, rc) = get("insmod");
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
-                rust_driver::check_bound(&get("bound").0, Driver::Rust, run::DEVICES)
+                checks::check_bound(&get("bound").0, Driver::Rust, parts::DEVICES)
             },
         );
         // The probe, its self-test and its interrupt line happen at insmod.
         s.check_took("rust module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, run::DEVICES)
+            checks::selftest(&get("selftest").0, parts::DEVICES)
         });
         s.check_took("rust module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
@@ -708,7 +709,7 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "rust module: INTx completion (pci=nomsi)",
             step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", run::DEVICES),
+            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", parts::DEVICES),
         );
         s.check_took(
             "rust module: DMA read vectors over INTx (e2e dma-read-vectors-*)",
@@ -724,7 +725,7 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
             || {
                 let (t, rc) = get("reload");
                 ensure!(rc == 0, "reload step exit {rc}: {}", t.trim());
-                rust_driver::check_bound(&t, Driver::Rust, run::DEVICES)?;
+                checks::check_bound(&t, Driver::Rust, parts::DEVICES)?;
                 let (t, rc) = get("my-app-reloaded");
                 checks::app_output(&t, rc, 0)
             },
@@ -749,11 +750,11 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
     s.check_took(
         &format!("{prefix}: device visible on PCI"),
         step(&["pci"]),
-        || checks::pci(&get("pci").0, run::DEVICES),
+        || checks::pci(&get("pci").0, parts::DEVICES),
     );
     // The built-in driver's probe and self-test run during the kernel's boot.
     s.check_took(&format!("{prefix}: driver boot self-test"), boot, || {
-        checks::selftest(&get("selftest").0, run::DEVICES)
+        checks::selftest(&get("selftest").0, parts::DEVICES)
     });
     s.check_took(
         &format!("{prefix}: raw MMIO, seed 0x42 at BAR0+4 (devmem)"),
@@ -801,8 +802,8 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
 fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
     let servers = s.build(
         "rust device: server build and start",
-        || vfio_user::Servers::start(&vfio_user::build_server()?, run::DEVICES),
-        |_| format!("{} my-rng-vfio-user processes", run::DEVICES),
+        || vfio_user::Servers::start(&vfio_user::build_server()?, parts::DEVICES),
+        |_| format!("{} my-rng-vfio-user processes", parts::DEVICES),
     );
     let Some(servers) = servers else {
         return;
@@ -810,7 +811,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
     let guest = guest
         .as_ref()
         .map(|g| Guest {
-            vm: servers.vm(&g.vm),
+            vm: parts::served(&servers, &g.vm),
             accel: g.accel,
             bins: g.bins.clone(),
         })
@@ -844,7 +845,7 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         );
         // The probe, its self-test and its interrupt line happen at insmod.
         s.check_took("module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, run::DEVICES)
+            checks::selftest(&get("selftest").0, parts::DEVICES)
         });
         s.check_took("module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
@@ -853,7 +854,7 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "module: INTx completion (pci=nomsi)",
             step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", run::DEVICES),
+            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", parts::DEVICES),
         );
         s.check_took(
             "module: in-guest e2e tests with unload/reload (INTx)",

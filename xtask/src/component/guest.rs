@@ -208,7 +208,7 @@ fn pack(
     c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?)?;
     if let Some(m) = module {
         c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?)?;
-        if let Some(r) = crate::rust_driver::module_beside(m) {
+        if let Some(r) = crate::kernel::rust_driver::module_beside(m) {
             c.file("lib/modules/my_rng_rust.ko", 0o644, &fs::read(r)?)?;
         }
     }

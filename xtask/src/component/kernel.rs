@@ -1,6 +1,9 @@
 //! The guest kernel: Debian's linux-source (Rust enabled), the driver built in, the same driver
 //! as an out-of-tree module, compile checks on Debian's older kernel headers, checkpatch.
 
+/// The Rust driver's part of the kernel build (component/rust_driver.rs).
+pub mod rust_driver;
+
 use crate::cli::Variant;
 use crate::integrate::{files_below, Component};
 use crate::util::{
@@ -317,7 +320,7 @@ fn work_tree(pristine: &Path, t: &Tree) -> Result<()> {
         run(Command::new("cp").arg("-al").arg(pristine).arg(&t.work))?;
         fs::write(t.work.join(".copied"), "")?;
     }
-    let n = crate::rust_driver::apply(pristine, &t.work)?;
+    let n = rust_driver::apply(pristine, &t.work)?;
     if n > 0 {
         note(&format!("{n} driver file(s) updated in the kernel tree"));
     }
@@ -356,7 +359,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
         ),
     )?;
     build_module(&t, &lib, &bin)?;
-    crate::rust_driver::build_module(&t, make(&t, &lib, &bin))?;
+    rust_driver::build_module(&t, make(&t, &lib, &bin))?;
     let release = read(&t.build.join("include/config/kernel.release"))?
         .trim()
         .to_string();
@@ -371,7 +374,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
         m["bzimage"] = t.bzimage().display().to_string().into();
         m["build_dir"] = t.build.display().to_string().into();
         m["module"] = t.module().display().to_string().into();
-        m["rust_module"] = crate::rust_driver::module(&t).display().to_string().into();
+        m["rust_module"] = rust_driver::module(&t).display().to_string().into();
     })?;
     Ok(t)
 }

@@ -560,6 +560,18 @@ fn checkpatch_failed(out: &std::process::Output) -> bool {
     !out.status.success()
 }
 
+pub fn version_of(qemu: &Path) -> String {
+    output(Command::new(qemu).arg("--version"))
+        .ok()
+        .and_then(|v| {
+            v.lines()
+                .next()
+                .and_then(|l| l.split("version ").nth(1))
+                .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

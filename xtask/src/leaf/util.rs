@@ -425,6 +425,18 @@ pub fn jobs() -> String {
         .to_string()
 }
 
+/// The date and time now, UTC, as the records print it.
+pub fn today() -> String {
+    output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .map(|d| d.trim().to_string())
+        .unwrap_or_else(|_| "unknown date".into())
+}
+
+/// A QMP socket path short enough for sun_path wherever the checkout is.
+pub fn socket(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("my-rng-{}-{name}.sock", std::process::id()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
