@@ -21,51 +21,48 @@ const BOOT_LIMIT: Duration = Duration::from_secs(900);
 /// ~40 times the in-QEMU device's); measured at about 2 minutes, the limit is generous.
 const RUST_BOOT_LIMIT: Duration = Duration::from_secs(1200);
 
-/// The stages, in run order, as `--only` names them, with what each checks.
-pub const STAGES: &[(&str, &str)] = &[
-    (
-        "host",
-        "rustfmt, clippy, unit and oracle tests, generated vectors, xtask's layers",
-    ),
-    ("device", "QEMU build, warning gates, the qtest, checkpatch"),
-    (
-        "patches",
-        "the deliverables: the patches current and applying to every tree, the report PDF current and at most two pages",
-    ),
-    (
-        "driver",
-        "guest kernel, older headers, checkpatch, the Rust driver's gates",
-    ),
-    (
-        "guest",
-        "boot with the C driver built in: the seed's checks, e2e, rngtest",
-    ),
-    (
-        "module",
-        "boot with my_rng.ko over INTx: e2e with unload/reload",
-    ),
-    (
-        "rust-driver",
-        "boot with the Rust driver built in: the same checks",
-    ),
-    ("rust-module", "boot with my_rng_rust.ko over INTx"),
-    (
-        "rust-device",
-        "boot with the devices served by the Rust vfio-user server",
-    ),
-    ("bench", "benchmark smoke: every row produces a number"),
-    (
-        "stress",
-        "debug kernel: 8 x 100,000 operations and the fuzzer, per driver",
-    ),
-    (
-        "hotplug",
-        "debug kernel: 100 hot-unplug cycles over QMP, per driver",
-    ),
-    (
-        "migration",
-        "live migrations while the guest verifies seeded streams",
-    ),
+/// One stage of the suite: its `--only` name, what it checks, and for a stage that boots
+/// guests the function that runs it. The host stages (no function) run first, in [`run`]:
+/// their builds feed the boots.
+struct Stage {
+    name: &'static str,
+    what: &'static str,
+    boot: Option<BootStage>,
+}
+
+impl Stage {
+    const fn host(name: &'static str, what: &'static str) -> Stage {
+        Stage {
+            name,
+            what,
+            boot: None,
+        }
+    }
+
+    const fn boots(name: &'static str, what: &'static str, boot: BootStage) -> Stage {
+        Stage {
+            name,
+            what,
+            boot: Some(boot),
+        }
+    }
+}
+
+/// The stages, in run order: the one list of them (`--list`, `--only`, the run).
+const STAGES: &[Stage] = &[
+    Stage::host("host", "rustfmt, clippy, unit and oracle tests, generated vectors, xtask's layers"),
+    Stage::host("device", "QEMU build, warning gates, the qtest, checkpatch"),
+    Stage::host("patches", "the deliverables: the patches current and applying to every tree, the report PDF current and at most two pages"),
+    Stage::host("driver", "guest kernel, older headers, checkpatch, the Rust driver's gates"),
+    Stage::boots("guest", "boot with the C driver built in: the seed's checks, e2e, rngtest", builtin_boot),
+    Stage::boots("module", "boot with my_rng.ko over INTx: e2e with unload/reload", module_boot),
+    Stage::boots("rust-driver", "boot with the Rust driver built in: the same checks", rust_driver_boot),
+    Stage::boots("rust-module", "boot with my_rng_rust.ko over INTx", rust_module_boot),
+    Stage::boots("rust-device", "boot with the devices served by the Rust vfio-user server", rust_device_boot),
+    Stage::boots("bench", "benchmark smoke: every row produces a number", bench_smoke),
+    Stage::boots("stress", "debug kernel: 8 x 100,000 operations and the fuzzer, per driver", stress_boots),
+    Stage::boots("hotplug", "debug kernel: 100 hot-unplug cycles over QMP, per driver", hotplug_boots),
+    Stage::boots("migration", "live migrations while the guest verifies seeded streams", migration_boot),
 ];
 
 /// Counts the results; one line per check.
@@ -185,7 +182,7 @@ fn seconds(s: f64) -> String {
 /// Runs every stage (or those of `only`); exits non-zero if any check failed.
 pub fn run(only: &[String], full: bool) -> Result<()> {
     for o in only {
-        if !STAGES.iter().any(|(n, _)| n == o) {
+        if !STAGES.iter().any(|st| st.name == o) {
             bail!("no stage {o:?}: `cargo xtask test --list` lists them");
         }
     }
@@ -219,26 +216,17 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         deliverable_patches(&mut s, q.as_ref());
     }
     let k = driver(&mut s);
-    let boots = STAGES[4..].iter().any(|(n, _)| s.wants(n));
-    if !boots {
+    let boots: Vec<BootStage> = STAGES
+        .iter()
+        .filter(|st| s.wants(st.name))
+        .filter_map(|st| st.boot)
+        .collect();
+    if boots.is_empty() {
         return s.finish();
     }
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
-    let stages: [(&str, BootStage); 9] = [
-        ("guest", builtin_boot),
-        ("module", module_boot),
-        ("rust-driver", rust_driver_boot),
-        ("rust-module", rust_module_boot),
-        ("rust-device", rust_device_boot),
-        ("bench", bench_smoke),
-        ("stress", stress_boots),
-        ("hotplug", hotplug_boots),
-        ("migration", migration_boot),
-    ];
-    for (name, stage) in stages {
-        if s.wants(name) {
-            stage(&mut s, &guest);
-        }
+    for stage in boots {
+        stage(&mut s, &guest);
     }
     s.finish()
 }
@@ -248,8 +236,8 @@ type BootStage = fn(&mut Suite, &Result<Guest>);
 
 /// `cargo xtask test --list`.
 pub fn list() {
-    for (name, what) in STAGES {
-        println!("{name:<12} {what}");
+    for st in STAGES {
+        println!("{:<12} {}", st.name, st.what);
     }
 }
 
