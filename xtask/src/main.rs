@@ -1,5 +1,7 @@
-//! `cargo xtask`: the my-rng host tooling. See README.md for the commands. This file is the
-//! command line only; each command lives in its own module.
+//! `cargo xtask`: the my-rng host tooling. See README.md for the commands and
+//! docs/architecture.md for the layers. The command line is leaf/cli.rs; this file declares
+//! the modules, layer by layer (a module's folder is its layer, see leaf/layers.rs), and hands
+//! each command to its module.
 
 // Leaves: no imports from the crate but each other (`leaf/`).
 #[path = "leaf/apt.rs"]
@@ -73,17 +75,12 @@ fn main() {
     }
 }
 
+/// Each command to its module; the few lines a command needs beyond its module's call are in
+/// the functions below.
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Setup => {
-            apt::ensure_host_packages()?;
-            apt::ensure_stats_packages()
-        }
-        Cmd::Build => {
-            parts::build_all(&[])?;
-            println!("manifest: {}", manifest::path().display());
-            Ok(())
-        }
+        Cmd::Setup => setup(),
+        Cmd::Build => build(),
         Cmd::Run {
             add,
             tcg,
@@ -108,14 +105,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             target: FuzzTarget::Qemu,
             time,
             record,
-        } => {
-            apt::ensure_host_packages()?;
-            let r = fuzz::qemu(time)?;
-            if record {
-                fuzz::record(&r)?;
-            }
-            Ok(())
-        }
+        } => fuzz_qemu(time, record),
         Cmd::Stats {
             host,
             guest,
@@ -133,15 +123,56 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             algs,
         }),
         Cmd::Report { record } => report::main(record),
-        Cmd::Repro {
-            what:
-                Repro::UnplugRace {
-                    qemu,
-                    toggles,
-                    time,
-                    gap,
-                    busy,
-                },
+        Cmd::Repro { what } => repro(what),
+        Cmd::Qemu => build_qemu(),
+        Cmd::Kernel { variant } => build_kernel(variant),
+        Cmd::Qtest {
+            generic,
+            skip_generic,
+        } => qtest(generic, skip_generic),
+        Cmd::Vectors { check } => write_vectors(check),
+        Cmd::Patches { check } => write_patches(check),
+    }
+}
+
+fn write_vectors(check: bool) -> Result<()> {
+    println!("{}", vectors::write(check)?);
+    Ok(())
+}
+
+fn write_patches(check: bool) -> Result<()> {
+    apt::ensure_host_packages()?;
+    patches::generate(&patches::deliverables()?, check)
+}
+
+fn setup() -> Result<()> {
+    apt::ensure_host_packages()?;
+    apt::ensure_stats_packages()
+}
+
+fn build() -> Result<()> {
+    parts::build_all(&[])?;
+    println!("manifest: {}", manifest::path().display());
+    Ok(())
+}
+
+fn fuzz_qemu(time: u64, record: bool) -> Result<()> {
+    apt::ensure_host_packages()?;
+    let r = fuzz::qemu(time)?;
+    if record {
+        fuzz::record(&r)?;
+    }
+    Ok(())
+}
+
+fn repro(what: Repro) -> Result<()> {
+    match what {
+        Repro::UnplugRace {
+            qemu,
+            toggles,
+            time,
+            gap,
+            busy,
         } => repro::main(&repro::Options {
             qemu,
             toggles,
@@ -149,39 +180,31 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             gap,
             busy,
         }),
-        Cmd::Qemu => {
-            apt::ensure_host_packages()?;
-            println!("{}", qemu::build()?.binary().display());
-            Ok(())
-        }
-        Cmd::Kernel { variant } => {
-            apt::ensure_host_packages()?;
-            println!("{}", kernel::build_variant(variant)?.bzimage().display());
-            Ok(())
-        }
-        Cmd::Qtest {
-            generic,
-            skip_generic,
-        } => {
-            apt::ensure_host_packages()?;
-            let t = qemu::build()?;
-            if !generic {
-                println!("{}", qemu::qtest(&t)?);
-            }
-            if !skip_generic {
-                for l in qemu_generic::run_all(&t)? {
-                    println!("{l}");
-                }
-            }
-            Ok(())
-        }
-        Cmd::Vectors { check } => {
-            println!("{}", vectors::write(check)?);
-            Ok(())
-        }
-        Cmd::Patches { check } => {
-            apt::ensure_host_packages()?;
-            patches::generate(&patches::deliverables()?, check)
+    }
+}
+
+fn build_qemu() -> Result<()> {
+    apt::ensure_host_packages()?;
+    println!("{}", qemu::build()?.binary().display());
+    Ok(())
+}
+
+fn build_kernel(variant: cli::Variant) -> Result<()> {
+    apt::ensure_host_packages()?;
+    println!("{}", kernel::build_variant(variant)?.bzimage().display());
+    Ok(())
+}
+
+fn qtest(generic: bool, skip_generic: bool) -> Result<()> {
+    apt::ensure_host_packages()?;
+    let t = qemu::build()?;
+    if !generic {
+        println!("{}", qemu::qtest(&t)?);
+    }
+    if !skip_generic {
+        for l in qemu_generic::run_all(&t)? {
+            println!("{l}");
         }
     }
+    Ok(())
 }
