@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -219,21 +219,9 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
         // The planned migrations spread over the first 60 % of the guest's reading window,
         // the rest of it for the extra ones.
         let at = guest_window * 3 * i.min(migrations) / (5 * (migrations + 1));
-        while begin.elapsed() < at {
-            if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-                log.push_str(&l);
-                log.push('\n');
-            }
-        }
+        collect_until(&rx, &mut log, begin + at);
         let mut dst = start(i, &mut children)?;
-        times.push(migrate(&mut src, &stream(i), i)?.0);
-        let status = dst.execute("query-status", json!({}))?;
-        ensure!(
-            status["status"] == "running",
-            "migration {i}: the destination is {status}"
-        );
-        let _ = src.execute("quit", json!({}));
-        let _ = fs::remove_file(stream(i));
+        times.push(hand_over(&mut src, &mut dst, &stream(i), i)?);
         done += 1;
         if first_dma_event(&trace(i)).is_some_and(|e| e != "my_rng_dma_start") {
             in_flight += 1;
@@ -242,19 +230,47 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
     }
     wait_line(&rx, &mut log, "@@MYRNG DONE", guest_window + BOOT_LIMIT)?;
     drop(children);
-    let path = out_dir().join("guest-migration.log");
-    fs::write(&path, &log)?;
-    note(&format!("serial log: {}", path.display()));
-    let step = vm::parse_steps(&log)
-        .remove("migrate")
-        .unwrap_or((String::new(), -1));
     Ok(Outcome {
         want: migrations,
         done,
         times,
         in_flight,
-        step,
+        step: guest_step(&log)?,
     })
+}
+
+/// Keeps the guest's serial log; its `migrate` step.
+fn guest_step(log: &str) -> Result<(String, i32)> {
+    let path = out_dir().join("guest-migration.log");
+    fs::write(&path, log)?;
+    note(&format!("serial log: {}", path.display()));
+    Ok(vm::parse_steps(log)
+        .remove("migrate")
+        .unwrap_or((String::new(), -1)))
+}
+
+/// The guest's console lines into `log` until `until`.
+fn collect_until(rx: &mpsc::Receiver<String>, log: &mut String, until: Instant) {
+    while Instant::now() < until {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            log.push_str(l.as_str());
+            log.push('\n');
+        }
+    }
+}
+
+/// Migration `i` from `src` to `dst` over `stream`: its time (seconds) once the destination
+/// runs; the source is told to quit.
+fn hand_over(src: &mut Qmp, dst: &mut Qmp, stream: &Path, i: u32) -> Result<f64> {
+    let secs = migrate(src, stream, i)?.0;
+    let status = dst.execute("query-status", json!({}))?;
+    ensure!(
+        status["status"] == "running",
+        "migration {i}: the destination is {status}"
+    );
+    let _ = src.execute("quit", json!({}));
+    let _ = fs::remove_file(stream);
+    Ok(secs)
 }
 
 /// The guest's reading window of the by-hand migration of the Rust device, and when in it
