@@ -19,6 +19,7 @@ use crate::util::{note, out_dir, step};
 use crate::{apt, guest, kernel, parts, vm};
 use anyhow::{bail, Result};
 use std::fs;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,8 +105,9 @@ fn detections(log: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Builds what the boot needs and runs it once; the figures.
-pub fn unplug_race(o: &Options) -> Result<Outcome> {
+/// The reproducer's VM on `o.qemu`'s QEMU, tracing the IOAPIC's accesses into the returned
+/// file; the QEMU tree too (its label).
+fn race_vm(o: &Options) -> Result<(vm::Vm, qemu::Tree, PathBuf)> {
     apt::ensure_host_packages()?;
     kernel::check_rustc()?;
     let q = qemu::build_flavour(o.qemu)?;
@@ -122,6 +124,12 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
         "-D".to_string(),
         trace.display().to_string(),
     ]);
+    Ok((vm, q, trace))
+}
+
+/// Builds what the boot needs and runs it once; the figures.
+pub fn unplug_race(o: &Options) -> Result<Outcome> {
+    let (vm, q, trace) = race_vm(o)?;
     step(&format!(
         "Reproducer on {} QEMU ({}): up to {} toggles in {} s{}",
         name(o.qemu),
