@@ -185,6 +185,141 @@ fn circle<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
         .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
 }
 
+/// The import graph: each module's imports of other modules.
+pub fn graph(modules: &BTreeMap<String, Module>) -> BTreeMap<&str, BTreeSet<&str>> {
+    modules
+        .iter()
+        .map(|(name, m)| {
+            let to = imports(&m.text)
+                .into_iter()
+                .filter(|t| t != name)
+                .filter_map(|t| modules.get_key_value(t.as_str()).map(|(k, _)| k.as_str()))
+                .collect();
+            (name.as_str(), to)
+        })
+        .collect()
+}
+
+/// Picture geometry: width, the left column of layer names, a layer band's height, a
+/// module's box.
+const WIDTH: f64 = 1180.0;
+const LEFT: f64 = 110.0;
+const BAND: f64 = 150.0;
+const BOX_H: f64 = 26.0;
+
+/// Where each module's box is: layers as bands, the highest at the top; leaves by name, each
+/// higher layer ordered by where its imports sit (fewer crossings).
+fn positions(
+    modules: &BTreeMap<String, Module>,
+    graph: &BTreeMap<&str, BTreeSet<&str>>,
+) -> BTreeMap<String, (f64, f64, f64)> {
+    let mut pos: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+    for layer in 0..LAYERS.len() {
+        let mut names: Vec<(f64, &str)> = modules
+            .iter()
+            .filter(|(_, m)| m.layer == layer)
+            .map(|(n, _)| {
+                let xs: Vec<f64> = graph[n.as_str()]
+                    .iter()
+                    .filter_map(|t| pos.get(*t).map(|p| p.0))
+                    .collect();
+                let mean = if xs.is_empty() {
+                    0.0
+                } else {
+                    xs.iter().sum::<f64>() / xs.len() as f64
+                };
+                (mean, n.as_str())
+            })
+            .collect();
+        names.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+        let slot = (WIDTH - LEFT - 20.0) / names.len() as f64;
+        let y = 70.0 + (LAYERS.len() - 1 - layer) as f64 * BAND + BAND / 2.0;
+        for (i, (_, n)) in names.iter().enumerate() {
+            let x = LEFT + slot * (i as f64 + 0.5);
+            pos.insert(n.to_string(), (x, y, (slot - 8.0).min(130.0)));
+        }
+    }
+    pos
+}
+
+/// The layer picture of docs/architecture.md, drawn from the crate itself: one band per
+/// layer, a box per module, an arrow per import (grey down a layer, blue within one).
+pub fn svg(modules: &BTreeMap<String, Module>) -> String {
+    let graph = graph(modules);
+    let pos = positions(modules, &graph);
+    let height = 100.0 + LAYERS.len() as f64 * BAND;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {WIDTH} {height}\" font-family=\"DejaVu Sans, sans-serif\">\n\
+         <defs><marker id=\"a\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" \
+         markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/>\
+         </marker></defs>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"20\" y=\"32\" font-size=\"18\" font-weight=\"bold\">xtask: modules in \
+         layers, imports point down</text>\n<text x=\"20\" y=\"54\" font-size=\"12\" \
+         fill=\"#555\">drawn from xtask/src by leaf/layers.rs; an arrow is an import (grey: \
+         to a lower layer, blue: within a layer)</text>\n"
+    );
+    for (layer, name) in LAYERS.iter().enumerate() {
+        let top = 70.0 + (LAYERS.len() - 1 - layer) as f64 * BAND;
+        let fill = if layer % 2 == 0 { "#f3f6fa" } else { "#fafafa" };
+        s += &format!(
+            "<rect x=\"10\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"{fill}\" \
+             stroke=\"#ccd\"/>\n<text x=\"20\" y=\"{}\" font-size=\"15\" \
+             font-weight=\"bold\">{name}/</text>\n",
+            WIDTH - 20.0,
+            BAND - 6.0,
+            top + BAND / 2.0 + 5.0
+        );
+    }
+    // Nearly every module uses the leaves: those imports are counted, not drawn.
+    let mut to_leaves = 0;
+    for (from, tos) in &graph {
+        for to in tos {
+            if modules[*to].layer == 0 && modules[*from].layer > 0 {
+                to_leaves += 1;
+            } else {
+                s += &arrow(pos[*from], pos[*to]);
+            }
+        }
+    }
+    s += &format!(
+        "<text x=\"20\" y=\"{}\" font-size=\"11\" fill=\"#555\">+ {to_leaves} imports of \
+         leaves from the layers above, not drawn</text>\n",
+        height - 12.0
+    );
+    for (name, (x, y, w)) in &pos {
+        s += &format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{BOX_H}\" rx=\"4\" \
+             fill=\"white\" stroke=\"#333\"/>\n<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"12\" \
+             text-anchor=\"middle\">{name}</text>\n",
+            x - w / 2.0,
+            y - BOX_H / 2.0,
+            y + 4.0
+        );
+    }
+    s + "</svg>\n"
+}
+
+/// One import's arrow: down from the bottom of one box to the top of a lower one, or within
+/// a layer an arc under the boxes.
+fn arrow(from: (f64, f64, f64), to: (f64, f64, f64)) -> String {
+    let (x1, y1, x2) = (from.0, from.1 + BOX_H / 2.0, to.0);
+    if (to.1 - from.1).abs() < 1.0 {
+        let dip = y1 + 22.0 + (x2 - x1).abs() / 40.0;
+        format!(
+            "<path d=\"M{x1:.1},{y1:.1} Q{:.1},{dip:.1} {x2:.1},{y1:.1}\" fill=\"none\" \
+             stroke=\"#2a6fdb\" stroke-width=\"1.3\" marker-end=\"url(#a)\"/>\n",
+            (x1 + x2) / 2.0
+        )
+    } else {
+        let y2 = to.1 - BOX_H / 2.0;
+        format!(
+            "<path d=\"M{x1:.1},{y1:.1} L{x2:.1},{y2:.1}\" fill=\"none\" stroke=\"#888\" \
+             stroke-opacity=\"0.55\" stroke-width=\"1\" marker-end=\"url(#a)\"/>\n"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +339,24 @@ mod tests {
     #[test]
     fn xtask_imports_point_down() {
         check().unwrap();
+    }
+
+    /// docs/architecture-layers.svg is the picture of the crate as it is. To redraw it:
+    /// `MY_RNG_WRITE_LAYERS_SVG=1 cargo test -p xtask layers_picture`.
+    #[test]
+    fn layers_picture_is_current() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let want = svg(&read_crate(&root.join("src")).unwrap());
+        let path = root.join("../docs/architecture-layers.svg");
+        if std::env::var_os("MY_RNG_WRITE_LAYERS_SVG").is_some() {
+            fs::write(&path, &want).unwrap();
+        }
+        let have = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is stale: MY_RNG_WRITE_LAYERS_SVG=1 cargo test -p xtask layers_picture",
+            path.display()
+        );
     }
 
     #[test]
