@@ -310,7 +310,7 @@ pub struct ByHand {
 }
 
 /// One boot with one Rust device (`rust` must be the VM of two running servers, see
-/// [`crate::vfio_user::Servers::vm`]): the guest reads and verifies seeded streams from it
+/// [`crate::parts::served`]): the guest reads and verifies seeded streams from it
 /// while the host migrates it once, by hand, to a destination QEMU with the second server.
 pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
     step("Migrating a VM with the Rust device by hand (QMP migrate), as a user could");

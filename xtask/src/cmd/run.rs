@@ -1,4 +1,4 @@
-//! `cargo xtask build`, `run` and `shell`: build what a boot needs, then boot it.
+//! `cargo xtask run` and `shell`: build what a boot needs (boot/parts.rs), boot it, judge it.
 
 use crate::cli::{DeviceKind, Driver};
 use crate::vfio_user;

@@ -1,7 +1,7 @@
 //! The guest kernel: Debian's linux-source (Rust enabled), the driver built in, the same driver
 //! as an out-of-tree module, compile checks on Debian's older kernel headers, checkpatch.
 
-/// The Rust driver's part of the kernel build (component/rust_driver.rs).
+// The Rust driver's part of the kernel build (component/rust_driver.rs).
 pub mod rust_driver;
 
 use crate::cli::Variant;

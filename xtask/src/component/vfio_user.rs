@@ -1,5 +1,6 @@
-//! The Rust device (vfio-user/): build the server, start one per device, and describe the VM
-//! that reaches them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed).
+//! The Rust device (vfio-user/): build the server, start one per device, and the QEMU
+//! arguments that reach them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed;
+//! boot/parts.rs puts them in a VM).
 
 use crate::cli::DeviceKind;
 use crate::util::{note, out_dir, repo_root, step};

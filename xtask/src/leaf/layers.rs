@@ -20,12 +20,21 @@ pub struct Module {
     pub text: String,
 }
 
-/// The suite's check: reads xtask/src and judges it.
+/// The picture of the layers, beside docs/architecture.md.
+const PICTURE: &str = "docs/architecture-layers.svg";
+
+/// The suite's check: reads xtask/src and judges it; the picture must show it as it is.
 pub fn check() -> Result<String> {
-    let modules = read_crate(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = read_crate(&root.join("src"))?;
     let edges = judge(&modules)?;
+    let picture = root.join("..").join(PICTURE);
+    if fs::read_to_string(&picture).ok() != Some(svg(&modules)) {
+        bail!("{PICTURE} is stale: MY_RNG_WRITE_LAYERS_SVG=1 cargo test -p xtask layers_picture");
+    }
     Ok(format!(
-        "{} modules in {} layers, {edges} imports between modules, all pointing down, no circle",
+        "{} modules in {} layers, {edges} imports between modules, all pointing down, no \
+         circle; {PICTURE} current",
         modules.len(),
         LAYERS.len()
     ))
@@ -126,21 +135,17 @@ fn ident(s: &str) -> String {
 
 /// Fails on an import pointing up a layer or closing a circle; returns the number of imports.
 pub fn judge(modules: &BTreeMap<String, Module>) -> Result<usize> {
-    let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let graph = graph(modules);
     let mut up = Vec::new();
-    for (name, m) in modules {
-        let targets = imports(&m.text);
-        for t in targets.iter().filter(|t| *t != name) {
-            let Some((to, tm)) = modules.get_key_value(t.as_str()) else {
-                continue; // `crate::` items of main.rs, or a name rustc would reject anyway
-            };
-            if tm.layer > m.layer {
+    for (name, tos) in &graph {
+        for to in tos {
+            let (from, at) = (modules[*name].layer, modules[*to].layer);
+            if at > from {
                 up.push(format!(
                     "{name} ({}) imports {to} ({}), a higher layer",
-                    LAYERS[m.layer], LAYERS[tm.layer]
+                    LAYERS[from], LAYERS[at]
                 ));
             }
-            graph.entry(name).or_default().push(to);
         }
     }
     if !up.is_empty() {
@@ -149,15 +154,15 @@ pub fn judge(modules: &BTreeMap<String, Module>) -> Result<usize> {
     if let Some(c) = circle(&graph) {
         bail!("import circle: {}", c.join(" -> "));
     }
-    Ok(graph.values().map(Vec::len).sum())
+    Ok(graph.values().map(BTreeSet::len).sum())
 }
 
 /// A circle of the graph, as its modules with the first repeated at the end, if there is one.
-fn circle<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
+fn circle<'a>(graph: &BTreeMap<&'a str, BTreeSet<&'a str>>) -> Option<Vec<&'a str>> {
     // Depth-first; `path` is the current chain, `done` the modules fully explored.
     fn visit<'a>(
         n: &'a str,
-        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        graph: &BTreeMap<&'a str, BTreeSet<&'a str>>,
         path: &mut Vec<&'a str>,
         done: &mut BTreeSet<&'a str>,
     ) -> Option<Vec<&'a str>> {
@@ -185,7 +190,8 @@ fn circle<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
         .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
 }
 
-/// The import graph: each module's imports of other modules.
+/// The import graph: each module's imports of other modules (`crate::` names that are no
+/// module, such as main.rs's items, are left out).
 pub fn graph(modules: &BTreeMap<String, Module>) -> BTreeMap<&str, BTreeSet<&str>> {
     modules
         .iter()
