@@ -1,8 +1,9 @@
 //! The import check of xtask's own layers: every module sits in a layer folder (leaf,
 //! component, boot, cmd; main.rs declares each with `#[path = "<layer>/<file>.rs"]`), and its
 //! `crate::` paths may name modules of its own layer or below, never above, and never close a
-//! circle. Tests (`#[cfg(test)]` to the end of a file) are not judged. Run by the suite's
-//! host stage and by a unit test.
+//! circle (`super::` in a module of the crate root counts as `crate::`). Tests
+//! (`#[cfg(test)]` to the end of a file) are not judged. Run by the suite's host stage and by a
+//! unit test.
 
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,7 +66,8 @@ pub fn read_crate(src: &Path) -> Result<BTreeMap<String, Module>> {
             .next()
             .and_then(|d| LAYERS.iter().position(|x| *x == d))
             .with_context(|| format!("main.rs: {path} is in no layer folder {LAYERS:?}"))?;
-        let text = module_text(&src.join(path))?;
+        // `super::` in a module of the crate root is `crate::`.
+        let text = module_text(&src.join(path))?.replace("super::", "crate::");
         modules.insert(name.to_string(), Module { layer, text });
     }
     Ok(modules)
@@ -89,7 +91,9 @@ fn module_text(file: &PathBuf) -> Result<String> {
         })
         .collect();
     for c in children {
-        text.push_str(&module_text(&file.with_file_name(format!("{c}.rs")))?);
+        // A child's `super::` is its parent: the same module for the check.
+        let child = module_text(&file.with_file_name(format!("{c}.rs")))?;
+        text.push_str(&child.replace("super::", "self::"));
     }
     Ok(text)
 }
