@@ -1,7 +1,8 @@
 //! The my-rng device ABI, in code: register map and access decoding ([`regs`]), the
 //! reference implementations of the device's deterministic algorithms ([`glibc`],
 //! [`xoshiro`], [`chacha`], combined in [`Generator`]), the DMA engine ([`dma`]) and, with
-//! feature `std`, the committed test vectors ([`vectors`]).
+//! feature `std`, the committed test vectors ([`vectors`]) and the Linux drivers' generated
+//! register definitions ([`linux_regs`]).
 //!
 //! `spec/my-rng.rst` is the normative prose; this crate must agree with it. The library is
 //! `no_std` and allocation-free so that any device model or driver-side code can use it.
@@ -15,6 +16,8 @@ extern crate std;
 pub mod chacha;
 pub mod dma;
 pub mod glibc;
+#[cfg(feature = "std")]
+pub mod linux_regs;
 pub mod memmap;
 pub mod regs;
 #[cfg(feature = "std")]

@@ -469,6 +469,25 @@ fn c_values(out: &mut String, values: &[u64], bits: u32, per_line: usize) {
     }
 }
 
+/// Appends `block` as one `MyRngVector` initializer: its digest and first [`C_PREFIX`] values.
+fn c_block(out: &mut String, block: &Block) {
+    let _ = write!(
+        out,
+        "    {{\n        .algo = {}, .seed = 0x{:08x}, .bits = {},\n        \
+         .sha256 =\n            \"",
+        block.alg.id(),
+        block.seed,
+        block.bits
+    );
+    for b in block.sha256() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out.push_str("\",\n        .prefix = {\n");
+    let per_line = if block.bits == 32 { 5 } else { 3 };
+    c_values(out, &block.values[..C_PREFIX], block.bits, per_line);
+    out.push_str("        },\n    },\n");
+}
+
 /// The exact content of [`C_HEADER_PATH`]: for every block of the vector files (algorithm,
 /// seed, 32/64 bits, in file order) the first [`C_PREFIX`] values verbatim and the SHA-256
 /// of all [`COUNT`] values ([`Block::sha256`]), so that the qtest checks every value
@@ -513,23 +532,7 @@ static const MyRngVector my_rng_vectors[] = {{
             for bits in [32, 64] {
                 let block =
                     Block::compute(alg, seed, bits, COUNT).expect("deterministic algorithm");
-                let _ = write!(
-                    out,
-                    "    {{\n        .algo = {}, .seed = 0x{seed:08x}, .bits = {bits},\n        \
-                     .sha256 =\n            \"",
-                    alg.id()
-                );
-                for b in block.sha256() {
-                    let _ = write!(out, "{b:02x}");
-                }
-                out.push_str("\",\n        .prefix = {\n");
-                c_values(
-                    &mut out,
-                    &block.values[..C_PREFIX],
-                    bits,
-                    if bits == 32 { 5 } else { 3 },
-                );
-                out.push_str("        },\n    },\n");
+                c_block(&mut out, &block);
             }
         }
     }

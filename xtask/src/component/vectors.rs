@@ -1,10 +1,11 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
 //! qtest) and every other reader test against the same numbers: spec/vectors/, the qtest's
-//! vector header and the storm's DMA cases with the model's verdicts.
+//! vector header, the storm's DMA cases with the model's verdicts and the Linux drivers'
+//! register definitions (C header and Rust module).
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
-use my_rng_spec::{storm, vectors, Algorithm};
+use my_rng_spec::{linux_regs, storm, vectors, Algorithm};
 use std::path::PathBuf;
 
 /// Every generated file, as (path, content).
@@ -29,6 +30,15 @@ fn generated() -> Vec<(PathBuf, String)> {
     files.push((
         repo_root().join(storm::C_HEADER_PATH),
         storm::render_c_header(),
+    ));
+    // Both Linux drivers' register definitions.
+    files.push((
+        repo_root().join(linux_regs::C_HEADER_PATH),
+        linux_regs::render_linux_c_header(),
+    ));
+    files.push((
+        repo_root().join(linux_regs::RUST_PATH),
+        linux_regs::render_rust_regs(),
     ));
     files
 }

@@ -85,44 +85,14 @@
 
 #include <uapi/misc/my_rng.h>
 
+#include "my-rng-regs.h"
+
 #define MY_RNG_NAME		"my_rng"
 #define MY_RNG_NODE_NAME	"my_rng_driver"
 
 /* QEMU's vendor id (not in pci_ids.h) and the device id of my-rng. */
 #define MY_RNG_PCI_VENDOR_ID	0x1234
 #define MY_RNG_PCI_DEVICE_ID	0xcafe
-
-/* Registers (offsets into BAR0). */
-#define MY_RNG_REG_RNG		0x000
-#define MY_RNG_REG_SEED		0x004
-#define MY_RNG_REG_ID		0x008
-#define MY_RNG_REG_FEATURES	0x00c
-#define MY_RNG_REG_ALGO		0x010
-#define MY_RNG_REG_ALGOS	0x014
-#define MY_RNG_REG_ENTROPY	0x018
-#define MY_RNG_REG_RNG64	0x020
-#define MY_RNG_MMIO_SIZE	(MY_RNG_REG_RNG64 + 8)
-
-/* DMA engine and interrupt registers (ABI 2.1, FEATURES DMA and IRQ). */
-#define MY_RNG_REG_DMA_ADDR_LO	0x040
-#define MY_RNG_REG_DMA_ADDR_HI	0x044
-#define MY_RNG_REG_DMA_COUNT	0x048
-#define MY_RNG_REG_DMA_CMD	0x04c
-#define MY_RNG_REG_DMA_STATUS	0x050
-#define MY_RNG_REG_DMA_BYTES	0x054
-#define MY_RNG_REG_DMA_MAX_SEGS	0x058
-#define MY_RNG_REG_DMA_MAX_BYTES 0x05c
-#define MY_RNG_REG_IRQ_STATUS	0x060
-#define MY_RNG_REG_IRQ_ENABLE	0x064
-#define MY_RNG_DMA_MMIO_SIZE	(MY_RNG_REG_IRQ_ENABLE + 4)
-
-#define MY_RNG_DMA_CMD_FILL	0x1
-#define MY_RNG_DMA_CMD_FILL_HOST 0x3
-#define MY_RNG_DMA_CMD_ABORT	0x4
-#define MY_RNG_DMA_STATE	GENMASK(1, 0)
-#define MY_RNG_DMA_STATE_BUSY	1
-#define MY_RNG_DMA_STATE_DONE	2
-#define MY_RNG_IRQ_DMA_DONE	BIT(0)
 
 /* read() through registers: at most this much per call, in chunks of this size. */
 #define MY_RNG_READ_MAX		SZ_64K
@@ -232,7 +202,7 @@ struct my_rng_dma_seg {
 	__le32 flags;
 };
 
-static_assert(sizeof(struct my_rng_dma_seg) == 16);
+static_assert(sizeof(struct my_rng_dma_seg) == MY_RNG_DMA_SEG_SIZE);
 
 /* read() paths, as named in the read_path sysfs attribute. */
 enum my_rng_read_path {
@@ -283,6 +253,7 @@ static const char * const my_rng_ioctl_path_names[] = {
  *              cleared: devres frees the interrupt before unmapping BAR0)
  * @dma_done:   completed by the interrupt at the end of a command
  * @max_segs:   segments per command, DMA_MAX_SEGS (at most the list's size)
+ * @msi:        the DMA interrupt is an MSI (not a possibly shared INTx)
  * @max_bytes:  bytes per command, DMA_MAX_BYTES
  * @segs:       segment list (coherent), @max_segs entries
  * @bounce:     coherent bounce buffer of read(), MY_RNG_BOUNCE_SIZE bytes
@@ -326,6 +297,7 @@ struct my_rng {
 	void __iomem *regs;
 	struct completion dma_done;
 	u32 max_segs;
+	bool msi;
 	u32 max_bytes;
 	struct my_rng_dma_seg *segs;
 	void *bounce;
@@ -422,6 +394,16 @@ static void my_rng_dma_set_seg(struct my_rng *rng, u32 i, dma_addr_t addr,
 	rng->segs[i].flags = 0;
 }
 
+/* The bytes of the first @nsegs entries of the segment list. */
+static u32 my_rng_dma_list_bytes(struct my_rng *rng, u32 nsegs)
+{
+	u32 i, total = 0;
+
+	for (i = 0; i < nsegs; i++)
+		total += le32_to_cpu(rng->segs[i].len);
+	return total;
+}
+
 /*
  * Starts @cmd on the first @nsegs entries of the segment list and waits for
  * its end. Returns 0 once it is done, -ERESTARTSYS (only if @intr) or
@@ -453,7 +435,7 @@ static int my_rng_dma_run(struct my_rng *rng, u32 cmd, u32 nsegs, bool intr,
 			left = wait_for_completion_timeout(&rng->dma_done, timeout);
 		/* The late interrupt of an aborted command may wake us early. */
 		status = readl(rng->base + MY_RNG_REG_DMA_STATUS);
-		if (FIELD_GET(MY_RNG_DMA_STATE, status) != MY_RNG_DMA_STATE_BUSY)
+		if (FIELD_GET(MY_RNG_DMA_STATUS_STATE_MASK, status) != MY_RNG_DMA_STATE_BUSY)
 			break;
 		if (left <= 0) {
 			writel(MY_RNG_DMA_CMD_ABORT, rng->base + MY_RNG_REG_DMA_CMD);
@@ -461,12 +443,20 @@ static int my_rng_dma_run(struct my_rng *rng, u32 cmd, u32 nsegs, bool intr,
 			break;
 		}
 	}
-	*bytes = readl(rng->base + MY_RNG_REG_DMA_BYTES);
+	/*
+	 * DONE: every byte of the list is written. Not reading DMA_BYTES then
+	 * saves a register round trip (an exit under KVM) per command.
+	 */
+	if (!ret && FIELD_GET(MY_RNG_DMA_STATUS_STATE_MASK, status) ==
+		    MY_RNG_DMA_STATE_DONE)
+		*bytes = my_rng_dma_list_bytes(rng, nsegs);
+	else
+		*bytes = readl(rng->base + MY_RNG_REG_DMA_BYTES);
 
 	if (ret == -ETIMEDOUT)
 		dev_err_ratelimited(rng->dev, "DMA command %#x timed out after %u bytes\n",
 				    cmd, *bytes);
-	else if (!ret && FIELD_GET(MY_RNG_DMA_STATE, status) != MY_RNG_DMA_STATE_DONE)
+	else if (!ret && FIELD_GET(MY_RNG_DMA_STATUS_STATE_MASK, status) != MY_RNG_DMA_STATE_DONE)
 		ret = -EIO;
 	if (ret == -EIO)
 		dev_err_ratelimited(rng->dev, "DMA command %#x failed: status %#x\n",
@@ -1504,9 +1494,9 @@ static int my_rng_map(struct pci_dev *pdev, void __iomem **base)
 		return dev_err_probe(dev, ret, "cannot enable device\n");
 
 	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
-	    pci_resource_len(pdev, 0) < MY_RNG_MMIO_SIZE)
+	    pci_resource_len(pdev, 0) < MY_RNG_BASE_END)
 		return dev_err_probe(dev, -ENODEV, "BAR0 is not MMIO of at least %d bytes\n",
-				     MY_RNG_MMIO_SIZE);
+				     MY_RNG_BASE_END);
 
 	/*
 	 * Managed request and mapping of BAR0 with interfaces that exist,
@@ -1574,8 +1564,19 @@ static struct my_rng *my_rng_alloc(struct device *dev, void __iomem *base)
 static irqreturn_t my_rng_irq(int irq, void *data)
 {
 	struct my_rng *rng = data;
-	u32 status = readl(rng->regs + MY_RNG_REG_IRQ_STATUS);
+	u32 status;
 
+	/*
+	 * An MSI is ours alone and sent once per command's end: acknowledge
+	 * it without reading IRQ_STATUS first (a register round trip saved;
+	 * the waiter reads DMA_STATUS anyway).
+	 */
+	if (rng->msi) {
+		writel(MY_RNG_IRQ_DMA_DONE, rng->regs + MY_RNG_REG_IRQ_STATUS);
+		complete(&rng->dma_done);
+		return IRQ_HANDLED;
+	}
+	status = readl(rng->regs + MY_RNG_REG_IRQ_STATUS);
 	/* INTx may be shared. */
 	if (!(status & MY_RNG_IRQ_DMA_DONE))
 		return IRQ_NONE;
@@ -1629,7 +1630,7 @@ static int my_rng_setup_dma(struct pci_dev *pdev, struct my_rng *rng)
 	int ret;
 
 	rng->dev = &pdev->dev;
-	if (pci_resource_len(pdev, 0) < MY_RNG_DMA_MMIO_SIZE)
+	if (pci_resource_len(pdev, 0) < MY_RNG_IRQ_END)
 		return -ENODEV;
 	/* A bounce or pool command is one segment of up to 16 KiB. */
 	rng->max_segs = min(readl(rng->base + MY_RNG_REG_DMA_MAX_SEGS),
@@ -1648,7 +1649,8 @@ static int my_rng_setup_dma(struct pci_dev *pdev, struct my_rng *rng)
 	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI | PCI_IRQ_INTX);
 	if (ret < 0)
 		return ret;
-	if (!pdev->msi_enabled)
+	rng->msi = pdev->msi_enabled;
+	if (!rng->msi)
 		irqflags = IRQF_SHARED;
 	rng->regs = rng->base;
 	ret = devm_request_irq(rng->dev, pci_irq_vector(pdev, 0), my_rng_irq,

@@ -54,6 +54,8 @@ mod glue;
 mod pool;
 #[path = "my_rng_rust/read.rs"]
 mod read;
+#[path = "my_rng_rust/regs.rs"]
+mod regs;
 #[path = "my_rng_rust/stash.rs"]
 mod stash;
 
@@ -63,43 +65,12 @@ use pool::Pool;
 use read::ReadPath;
 use stash::{IoctlPath, Stash};
 
-/// Register offsets into BAR0 (32-bit little-endian registers, RNG64 64-bit).
-mod regs {
-    pub(crate) const RNG: usize = 0x000;
-    pub(crate) const SEED: usize = 0x004;
-    pub(crate) const ID: usize = 0x008;
-    pub(crate) const FEATURES: usize = 0x00c;
-    pub(crate) const ALGO: usize = 0x010;
-    pub(crate) const ALGOS: usize = 0x014;
-    pub(crate) const ENTROPY: usize = 0x018;
-    pub(crate) const RNG64: usize = 0x020;
-    pub(crate) const DMA_ADDR_LO: usize = 0x040;
-    pub(crate) const DMA_ADDR_HI: usize = 0x044;
-    pub(crate) const DMA_COUNT: usize = 0x048;
-    pub(crate) const DMA_CMD: usize = 0x04c;
-    pub(crate) const DMA_STATUS: usize = 0x050;
-    pub(crate) const DMA_BYTES: usize = 0x054;
-    pub(crate) const DMA_MAX_SEGS: usize = 0x058;
-    pub(crate) const DMA_MAX_BYTES: usize = 0x05c;
-    pub(crate) const IRQ_STATUS: usize = 0x060;
-    pub(crate) const IRQ_ENABLE: usize = 0x064;
-    /// End of the registers this driver uses: accesses below it are checked at compile time.
-    /// An ABI 1 or 2.0 device has the same 4 KiB BAR; the DMA block is used only when FEATURES
-    /// announces it.
-    pub(crate) const END: usize = IRQ_ENABLE + 4;
-}
+/// End of the registers this driver uses: accesses below it are checked at compile time. An ABI 1
+/// or 2.0 device has the same 4 KiB BAR; the DMA block is used only when FEATURES announces it.
+const REGS_END: usize = regs::IRQ_END;
 
 /// BAR0 as the driver maps it.
-type Bar<'a> = pci::Bar<'a, { regs::END }>;
-
-/// ID register of an ABI 2 device: magic "MR" in bits 31..16.
-const ID_MAGIC: u32 = 0x4d52;
-const FEATURE_RNG64: u32 = 1 << 0;
-const FEATURE_ALGO: u32 = 1 << 1;
-const FEATURE_ENTROPY: u32 = 1 << 2;
-const FEATURE_DMA: u32 = 1 << 3;
-const FEATURE_IRQ: u32 = 1 << 4;
-const ALGO_GLIBC: u32 = 0;
+type Bar<'a> = pci::Bar<'a, { REGS_END }>;
 
 /// hw_random quality, as in the C driver: a quarter credit for host entropy the guest cannot
 /// verify (QEMU's `-seed` makes it deterministic).
@@ -195,7 +166,7 @@ struct Ident {
 #[pin_data]
 struct MyRng {
     /// BAR0, revoked when the device is unbound.
-    bar: pci::DevresBar<{ regs::END }>,
+    bar: pci::DevresBar<{ REGS_END }>,
     /// Serialises register sequences, DMA commands and the stash.
     #[pin]
     lock: Mutex<DevState>,
@@ -266,7 +237,7 @@ impl MyRng {
     /// is read with the checked accessor: a BAR's region is only known to be 4-byte aligned at
     /// compile time, so the infallible 64-bit accessor does not apply (the check cannot fail).
     fn next64(&self, bar: &Bar<'_>) -> Result<u64> {
-        if self.has(FEATURE_RNG64) {
+        if self.has(regs::FEAT_RNG64) {
             return bar.try_read64(regs::RNG64);
         }
         let lo = bar.read32(regs::RNG);
@@ -275,23 +246,23 @@ impl MyRng {
     }
 
     fn cur_algo(&self, bar: &Bar<'_>) -> u32 {
-        if self.has(FEATURE_ALGO) {
+        if self.has(regs::FEAT_ALGO) {
             bar.read32(regs::ALGO)
         } else {
-            ALGO_GLIBC
+            regs::ALGO_GLIBC
         }
     }
 
     fn algo_valid(&self, algo: u32) -> bool {
-        self.has(FEATURE_ALGO) && algo < 32 && self.ident.algos & (1 << algo) != 0
+        self.has(regs::FEAT_ALGO) && algo < 32 && self.ident.algos & (1 << algo) != 0
     }
 
     /// The test the original exercise ran at boot, in exactly its format.
     fn selftest(&self, pdev: &pci::Device<Core<'_>>) -> Result {
         let mut val = [[0u32; TEST_NUMBERS]; TEST_ROUNDS];
         self.with_regs(|bar| {
-            if self.has(FEATURE_ALGO) {
-                bar.write32(ALGO_GLIBC, regs::ALGO);
+            if self.has(regs::FEAT_ALGO) {
+                bar.write32(regs::ALGO_GLIBC, regs::ALGO);
             }
             for round in val.iter_mut() {
                 bar.write32(TEST_SEED, regs::SEED);
@@ -302,7 +273,7 @@ impl MyRng {
             // Leave the generator as after a reset: seeded with 0.
             bar.write32(0, regs::SEED);
         })?;
-        let ok = print_selftest(&val, self.has(FEATURE_ALGO))?;
+        let ok = print_selftest(&val, self.has(regs::FEAT_ALGO))?;
         if ok {
             dev_info!(pdev, "self-test passed\n");
         } else {
@@ -324,7 +295,7 @@ impl MyRng {
             st.unbound = true;
             if self.dma().is_some() {
                 let _ = self.regs(|bar| {
-                    bar.write32(dma::CMD_ABORT, regs::DMA_CMD);
+                    bar.write32(regs::DMA_CMD_ABORT, regs::DMA_CMD);
                     bar.write32(0, regs::IRQ_ENABLE);
                 });
             }
@@ -415,16 +386,16 @@ kernel::pci_device_table!(
 impl MyRngDriver {
     /// Enables the device (disabled again by devres after everything else is released) and
     /// maps BAR0 as a revocable resource.
-    fn map(pdev: &pci::Device<Core<'_>>) -> Result<pci::DevresBar<{ regs::END }>> {
+    fn map(pdev: &pci::Device<Core<'_>>) -> Result<pci::DevresBar<{ REGS_END }>> {
         pdev.enable_device_mem()?;
         let enabled: ARef<pci::Device> = pdev.into();
         kernel::devres::register(pdev.as_ref(), Enabled(enabled), GFP_KERNEL)?;
-        pdev.iomap_region_sized::<{ regs::END }>(0, c"my_rng_rust")?
+        pdev.iomap_region_sized::<{ REGS_END }>(0, c"my_rng_rust")?
             .into_devres()
     }
 
     /// Reads the device's identity and, if it has DMA and its interrupt, the DMA limits.
-    fn identify(bar: &pci::DevresBar<{ regs::END }>) -> Result<Ident> {
+    fn identify(bar: &pci::DevresBar<{ REGS_END }>) -> Result<Ident> {
         bar.try_access_with(|bar| {
             let mut ident = Ident {
                 id: 0,
@@ -434,13 +405,13 @@ impl MyRngDriver {
             };
             let id = bar.read32(regs::ID);
             // An ABI 1 device has no ID register: it reads as something else.
-            if id >> 16 != ID_MAGIC {
+            if id >> 16 != regs::ID_MAGIC {
                 return ident;
             }
             ident.id = id;
             ident.features = bar.read32(regs::FEATURES);
             ident.algos = bar.read32(regs::ALGOS);
-            let both = FEATURE_DMA | FEATURE_IRQ;
+            let both = regs::FEAT_DMA | regs::FEAT_IRQ;
             if ident.features & both == both {
                 ident.dma_limits = Some((
                     bar.read32(regs::DMA_MAX_SEGS),
@@ -456,7 +427,7 @@ impl MyRngDriver {
     /// the RCU read-side section of `identify`).
     fn alloc_state(
         pdev: &pci::Device<Core<'_>>,
-        bar: pci::DevresBar<{ regs::END }>,
+        bar: pci::DevresBar<{ REGS_END }>,
         ident: Ident,
     ) -> Result<Arc<MyRng>> {
         let dma = ident
@@ -487,7 +458,7 @@ impl MyRngDriver {
     /// device gets no source. With DMA the pool is filled before the core's first read, which
     /// may not wait.
     fn register_hwrng(rng: &Arc<MyRng>, index: &Index) -> Result<Option<HwRng>> {
-        if !rng.has(FEATURE_ENTROPY) {
+        if !rng.has(regs::FEAT_ENTROPY) {
             return Ok(None);
         }
         if rng.dma().is_some() {
@@ -512,7 +483,7 @@ impl MyRngDriver {
             );
             return;
         }
-        let hwrng = if rng.has(FEATURE_ENTROPY) {
+        let hwrng = if rng.has(regs::FEAT_ENTROPY) {
             HWRNG_NAMES[index.0].to_str().unwrap_or("?")
         } else {
             "none"

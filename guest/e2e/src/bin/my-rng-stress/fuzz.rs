@@ -35,128 +35,187 @@ pub fn run(calls: u64, limit: Duration, seed: u64) -> bool {
         "fuzz: {calls} calls on both devices, seed {seed}, limit {} s",
         limit.as_secs()
     );
-    let devs = match [0, 1].map(Device::open_index) {
-        [Ok(a), Ok(b)] => [a, b],
-        _ => {
-            println!("@@RESULT fuzz calls=0 failures=1 error=\"cannot open both devices\"");
+    let mut f = match Fuzzer::new(seed) {
+        Ok(f) => f,
+        Err(what) => {
+            println!("@@RESULT fuzz calls=0 failures=1 error=\"{what}\"");
             return false;
         }
     };
-    let (Ok(scratch), Ok(arg)) = (Guarded::new(SCRATCH), Guarded::new(4096)) else {
-        println!("@@RESULT fuzz calls=0 failures=1 error=\"mmap\"");
-        return false;
-    };
-    let mut r = Prng::new(seed);
-    let (mut done, mut known, mut unknown, mut reads, mut failures) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut shown = Vec::new();
-    let mut fail = |msg: String, failures: &mut u64| {
-        *failures += 1;
-        if shown.len() < SHOWN {
-            println!("FAIL {msg}");
-            shown.push(());
-        }
-    };
     let deadline = Instant::now() + limit;
-    while done < calls {
+    while f.done < calls {
         if Instant::now() > deadline {
-            fail(
-                format!("time limit reached after {done} calls"),
-                &mut failures,
-            );
+            f.fail(format!("time limit reached after {} calls", f.done));
             break;
         }
-        done += 1;
-        let dev = &devs[r.below(2) as usize];
-        if r.percent(20) {
-            reads += 1;
-            let size = r.log_size(4 << 20);
-            let (p, ok_max) = pointer(&mut r, &scratch, &arg);
-            match raw_read(dev.file().as_raw_fd(), p as *mut u8, size) {
-                Ok(n) if n <= size && n <= ok_max => {}
-                Ok(n) => fail(
-                    format!("read({size}) into {p:#x}: {n} bytes"),
-                    &mut failures,
-                ),
-                Err(libc::EFAULT | libc::EINVAL) => {}
-                Err(e) => fail(
-                    format!("read({size}) into {p:#x}: {}", errno_name(e)),
-                    &mut failures,
-                ),
-            }
-            continue;
-        }
-        let cmd = command(&mut r);
-        let is_known = KNOWN.contains(&cmd);
-        let (mut p, _) = pointer(&mut r, &scratch, &arg);
-        let in_scratch =
-            (scratch.start() as usize..scratch.start() as usize + SCRATCH).contains(&p);
-        if cmd == uapi::SEED_READ && in_scratch {
-            // Its `buf` would be whatever the scratch holds: use a controlled argument.
-            p = arg.start() as usize;
-        }
-        if cmd == uapi::SEED_READ && p == arg.start() as usize {
-            // A SEED_READ argument whose destination is the scratch region or a bad address.
-            let buf = match r.below(3) {
-                0 => scratch.start() as u64 + r.below(SCRATCH as u64),
-                1 => KERNEL_ADDR as u64,
-                _ => r.next_u64(),
-            };
-            let s = RawSeedRead {
-                seed: r.next_u64() as u32,
-                count: r.below(u64::from(uapi::SEED_READ_MAX) + 2) as u32,
-                buf: if buf >= scratch.start() as u64
-                    && buf < scratch.start() as u64 + SCRATCH as u64
-                {
-                    buf
-                } else if r.percent(50) {
-                    0
-                } else {
-                    buf | 0xffff_0000_0000_0000
-                },
-            };
-            // SAFETY: `arg` has 4096 writable bytes.
-            unsafe { arg.start().cast::<RawSeedRead>().write_unaligned(s) };
-        }
-        if cmd == uapi::SET_ALGO && p == arg.start() as usize {
-            // Mostly valid algorithms (0..3), else anything.
-            let a = if r.percent(70) {
-                r.below(4) as u32
-            } else {
-                r.next_u64() as u32
-            };
-            // SAFETY: as above.
-            unsafe { arg.start().cast::<u32>().write_unaligned(a) };
-        }
-        let res = raw_ioctl(dev, cmd, p as *mut _);
-        if is_known {
-            known += 1;
-            match res {
-                Ok(_) | Err(libc::EFAULT | libc::EINVAL) => {}
-                Err(e) => fail(
-                    format!("ioctl {cmd:#x} arg {p:#x}: {}", errno_name(e)),
-                    &mut failures,
-                ),
-            }
-        } else {
-            unknown += 1;
-            if res != Err(libc::ENOTTY) {
-                fail(
-                    format!("unknown ioctl {cmd:#x}: {res:?}, expected ENOTTY"),
-                    &mut failures,
-                );
-            }
-        }
+        f.done += 1;
+        f.one_call();
     }
     // Leave the devices as the next user expects: the classic algorithm.
-    for d in &devs {
+    for d in &f.devs {
         let _ = d.set_algorithm(my_rng::Algorithm::Glibc);
     }
+    let Fuzzer {
+        done,
+        known,
+        unknown,
+        reads,
+        failures,
+        ..
+    } = f;
     println!(
         "@@RESULT fuzz calls={done} want_calls={calls} known_ioctls={known} unknown_ioctls={unknown} \
          reads={reads} failures={failures}"
     );
     failures == 0 && done == calls
+}
+
+/// The fuzzer: both devices, its two memory regions, its random choices and its counts.
+struct Fuzzer {
+    devs: [Device; 2],
+    /// Where a fuzzed SEED_READ may write (`SCRATCH` bytes before a guard page).
+    scratch: Guarded,
+    /// The page holding generated SEED_READ and SET_ALGO arguments.
+    arg: Guarded,
+    r: Prng,
+    done: u64,
+    known: u64,
+    unknown: u64,
+    reads: u64,
+    failures: u64,
+    shown: usize,
+}
+
+impl Fuzzer {
+    /// Opens both devices and maps the regions; `Err` says what failed, for the result line.
+    fn new(seed: u64) -> Result<Fuzzer, &'static str> {
+        let devs = match [0, 1].map(Device::open_index) {
+            [Ok(a), Ok(b)] => [a, b],
+            _ => return Err("cannot open both devices"),
+        };
+        let (Ok(scratch), Ok(arg)) = (Guarded::new(SCRATCH), Guarded::new(4096)) else {
+            return Err("mmap");
+        };
+        Ok(Fuzzer {
+            devs,
+            scratch,
+            arg,
+            r: Prng::new(seed),
+            done: 0,
+            known: 0,
+            unknown: 0,
+            reads: 0,
+            failures: 0,
+            shown: 0,
+        })
+    }
+
+    /// Counts a failure; prints the first `SHOWN`.
+    fn fail(&mut self, msg: String) {
+        self.failures += 1;
+        if self.shown < SHOWN {
+            println!("FAIL {msg}");
+            self.shown += 1;
+        }
+    }
+
+    /// One call on a random device: a read() one time in five, else an ioctl.
+    fn one_call(&mut self) {
+        let d = self.r.below(2) as usize;
+        if self.r.percent(20) {
+            self.read(d);
+        } else {
+            self.ioctl(d);
+        }
+    }
+
+    /// read() of a random size into a random pointer: no more than asked for or than the
+    /// memory there holds, or EFAULT/EINVAL.
+    fn read(&mut self, d: usize) {
+        self.reads += 1;
+        let size = self.r.log_size(4 << 20);
+        let (p, ok_max) = pointer(&mut self.r, &self.scratch, &self.arg);
+        match raw_read(self.devs[d].file().as_raw_fd(), p as *mut u8, size) {
+            Ok(n) if n <= size && n <= ok_max => {}
+            Ok(n) => self.fail(format!("read({size}) into {p:#x}: {n} bytes")),
+            Err(libc::EFAULT | libc::EINVAL) => {}
+            Err(e) => self.fail(format!("read({size}) into {p:#x}: {}", errno_name(e))),
+        }
+    }
+
+    /// An ioctl with a random command and argument: a known command succeeds or fails with
+    /// EFAULT/EINVAL, an unknown one fails with ENOTTY.
+    fn ioctl(&mut self, d: usize) {
+        let cmd = command(&mut self.r);
+        let p = self.argument(cmd);
+        let res = raw_ioctl(&self.devs[d], cmd, p as *mut _);
+        if KNOWN.contains(&cmd) {
+            self.known += 1;
+            match res {
+                Ok(_) | Err(libc::EFAULT | libc::EINVAL) => {}
+                Err(e) => self.fail(format!("ioctl {cmd:#x} arg {p:#x}: {}", errno_name(e))),
+            }
+        } else {
+            self.unknown += 1;
+            if res != Err(libc::ENOTTY) {
+                self.fail(format!("unknown ioctl {cmd:#x}: {res:?}, expected ENOTTY"));
+            }
+        }
+    }
+
+    /// The argument pointer for `cmd`; SEED_READ and SET_ALGO given the argument page find a
+    /// generated argument there.
+    fn argument(&mut self, cmd: Opcode) -> usize {
+        let (mut p, _) = pointer(&mut self.r, &self.scratch, &self.arg);
+        let scratch = self.scratch.start() as usize;
+        let arg = self.arg.start() as usize;
+        if cmd == uapi::SEED_READ && (scratch..scratch + SCRATCH).contains(&p) {
+            // Its `buf` would be whatever the scratch holds: use a controlled argument.
+            p = arg;
+        }
+        if cmd == uapi::SEED_READ && p == arg {
+            self.seed_read_arg();
+        }
+        if cmd == uapi::SET_ALGO && p == arg {
+            self.set_algo_arg();
+        }
+        p
+    }
+
+    /// A SEED_READ argument whose destination is the scratch region or a bad address.
+    fn seed_read_arg(&mut self) {
+        let r = &mut self.r;
+        let scratch = self.scratch.start() as u64;
+        let buf = match r.below(3) {
+            0 => scratch + r.below(SCRATCH as u64),
+            1 => KERNEL_ADDR as u64,
+            _ => r.next_u64(),
+        };
+        let s = RawSeedRead {
+            seed: r.next_u64() as u32,
+            count: r.below(u64::from(uapi::SEED_READ_MAX) + 2) as u32,
+            buf: if buf >= scratch && buf < scratch + SCRATCH as u64 {
+                buf
+            } else if r.percent(50) {
+                0
+            } else {
+                buf | 0xffff_0000_0000_0000
+            },
+        };
+        // SAFETY: `arg` has 4096 writable bytes.
+        unsafe { self.arg.start().cast::<RawSeedRead>().write_unaligned(s) };
+    }
+
+    /// A SET_ALGO argument: mostly valid algorithms (0..3), else anything.
+    fn set_algo_arg(&mut self) {
+        let a = if self.r.percent(70) {
+            self.r.below(4) as u32
+        } else {
+            self.r.next_u64() as u32
+        };
+        // SAFETY: `arg` has 4096 writable bytes.
+        unsafe { self.arg.start().cast::<u32>().write_unaligned(a) };
+    }
 }
 
 /// A command number: fully random, or of the driver's group with a random number, size and

@@ -9,8 +9,8 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use my_rng::sysfs::Sysfs;
@@ -52,17 +52,42 @@ pub fn run(cycles: u32, limit: Duration, address: &str) -> bool {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
-    let node: Arc<std::sync::Mutex<Option<PathBuf>>> = Arc::default();
+    let node: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    let threads = start_threads(&stop, &counts, &node);
+    let seen = monitor(cycles, limit, address, &node);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    report(cycles, &seen, &counts)
+}
+
+/// Starts the users of the hot-plugged device (kinds 0 to 3) and the stable device's checker.
+fn start_threads(
+    stop: &Arc<AtomicBool>,
+    counts: &Arc<Counts>,
+    node: &Arc<Mutex<Option<PathBuf>>>,
+) -> Vec<JoinHandle<()>> {
     let mut threads = Vec::new();
     for kind in 0..4 {
         let (stop, counts, node) = (stop.clone(), counts.clone(), node.clone());
         threads.push(thread::spawn(move || user(kind, &stop, &counts, &node)));
     }
-    {
-        let (stop, counts) = (stop.clone(), counts.clone());
-        threads.push(thread::spawn(move || stable(&stop, &counts)));
-    }
-    // The monitor: up/down transitions, printed for the host.
+    let (stop, counts) = (stop.clone(), counts.clone());
+    threads.push(thread::spawn(move || stable(&stop, &counts)));
+    threads
+}
+
+/// What the monitor saw: plugs, unplugs, and whether the time ran out first.
+struct Seen {
+    ups: u32,
+    downs: u32,
+    timed_out: bool,
+}
+
+/// The monitor: prints the device's up/down transitions for the host and publishes the node
+/// to the users, until the last plug (`cycles` + 1) or the time limit.
+fn monitor(cycles: u32, limit: Duration, address: &str, node: &Mutex<Option<PathBuf>>) -> Seen {
     let deadline = Instant::now() + limit;
     let (mut ups, mut downs) = (0u32, 0u32);
     let mut was_up = false;
@@ -95,11 +120,20 @@ pub fn run(cycles: u32, limit: Duration, address: &str) -> bool {
         }
         thread::sleep(Duration::from_millis(20));
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
+    Seen {
+        ups,
+        downs,
+        timed_out,
     }
-    let c = &counts;
+}
+
+/// Prints the result line; whether every cycle was seen without a fault.
+fn report(cycles: u32, seen: &Seen, c: &Counts) -> bool {
+    let Seen {
+        ups,
+        downs,
+        timed_out,
+    } = *seen;
     let (enodev, other) = (
         c.enodev.load(Ordering::Relaxed),
         c.other_errors.load(Ordering::Relaxed),
@@ -123,7 +157,7 @@ pub fn run(cycles: u32, limit: Duration, address: &str) -> bool {
 
 /// A user of the hot-plugged device: opens the node whenever it exists and uses it until it
 /// fails. Kinds 0 and 1 read() (DMA and MMIO sizes), 2 and 3 use ioctls.
-fn user(kind: u32, stop: &AtomicBool, c: &Counts, node: &std::sync::Mutex<Option<PathBuf>>) {
+fn user(kind: u32, stop: &AtomicBool, c: &Counts, node: &Mutex<Option<PathBuf>>) {
     let mut buf = vec![0u8; 256 * 1024];
     while !stop.load(Ordering::Relaxed) {
         let Some(path) = node.lock().unwrap().clone() else {

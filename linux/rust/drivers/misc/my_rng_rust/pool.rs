@@ -119,7 +119,8 @@ impl MyRng {
                     continue;
                 }
                 let off = half * POOL_HALF;
-                let (_, ret) = self.dma_into(d, dma::CMD_FILL_HOST, &d.pool, off, POOL_HALF, false);
+                let (_, ret) =
+                    self.dma_into(d, regs::DMA_CMD_FILL_HOST, &d.pool, off, POOL_HALF, false);
                 if ret.is_ok() {
                     filled |= 1 << half;
                 }

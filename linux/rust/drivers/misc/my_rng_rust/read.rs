@@ -8,7 +8,7 @@
 use super::{
     dma::{self, dma_result, Dma, BOUNCE_SIZE},
     glue::{self, Pinned},
-    regs, MyRng, FEATURE_RNG64,
+    regs, MyRng,
 };
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -78,7 +78,7 @@ impl MyRng {
             return Ok(());
         }
         self.regs(|bar| -> Result {
-            if !self.has(FEATURE_RNG64) {
+            if !self.has(regs::FEAT_RNG64) {
                 // An ABI 1 device (no DMA, no stash): one RNG value per 4 bytes.
                 for l in chunk.as_mut_bytes()[..len].chunks_mut(4) {
                     l.copy_from_slice(&bar.read32(regs::RNG).to_le_bytes()[..l.len()]);
@@ -138,8 +138,14 @@ impl MyRng {
         if drained == chunk.len() {
             return (drained, Ok(()));
         }
-        let (bytes, ret) =
-            self.dma_into(d, dma::CMD_FILL, &d.bounce, 0, chunk.len() - drained, true);
+        let (bytes, ret) = self.dma_into(
+            d,
+            regs::DMA_CMD_FILL,
+            &d.bounce,
+            0,
+            chunk.len() - drained,
+            true,
+        );
         let copied = (|| -> Result {
             let filled = io_project!(&d.bounce, [try: 0..bytes]);
             filled.copy_to_slice(&mut chunk[drained..drained + bytes]);

@@ -72,8 +72,8 @@ enum Unit {
 impl Unit {
     fn of(algo: u32) -> Option<Self> {
         match algo {
-            0 | 2 | 3 => Some(Self::Word),
-            1 => Some(Self::Pair),
+            regs::ALGO_GLIBC | regs::ALGO_CHACHA20 | regs::ALGO_HOST => Some(Self::Word),
+            regs::ALGO_XOSHIRO256PP => Some(Self::Pair),
             _ => None,
         }
     }
@@ -188,7 +188,7 @@ impl MyRng {
     /// restarted call would skip them. On error the stash stays empty (the device may have
     /// advanced: a lost stretch of the sequence, which only a failing device causes).
     fn stash_fill(&self, d: &Dma, s: &mut Stash, unit: Unit, bytes: usize) -> Result {
-        let (done, ret) = self.dma_into(d, dma::CMD_FILL, &d.stash, 0, bytes, false);
+        let (done, ret) = self.dma_into(d, regs::DMA_CMD_FILL, &d.stash, 0, bytes, false);
         s.pos = 0;
         s.len = 0;
         if let Err(e) = ret {
