@@ -61,17 +61,17 @@ crate::names! {
 }
 
 /// The step of the extra user program `file`.
-pub fn user(file: &str) -> String {
+pub fn user(file: impl std::fmt::Display) -> String {
     format!("{USER_PREFIX}{file}")
 }
 
 /// The stats boot's step for algorithm `alg`.
-pub fn stats(alg: &str) -> String {
+pub fn stats(alg: impl std::fmt::Display) -> String {
     format!("{STATS_PREFIX}{alg}")
 }
 
 /// The FIPS 140-2 step for source `src` (hwrng or an algorithm).
-pub fn rngtest(src: &str) -> String {
+pub fn rngtest(src: impl std::fmt::Display) -> String {
     format!("{RNGTEST_PREFIX}{src}")
 }
 
