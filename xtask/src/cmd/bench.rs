@@ -10,7 +10,8 @@
 //! skipped for a reason the tree explains), never how fast.
 
 use crate::util::{note, out_dir, repo_root, step};
-use crate::{run, vm};
+use crate::vfio_user::{self, BENCH_ADDR};
+use crate::{checks, parts, vm};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -961,24 +962,6 @@ pub fn write_files(dir: &Path, setup: &Setup, report: &Report) -> Result<Outcome
     })
 }
 
-pub fn qemu_version(qemu: &Path) -> String {
-    crate::util::output(Command::new(qemu).arg("--version"))
-        .ok()
-        .and_then(|v| {
-            v.lines()
-                .next()
-                .and_then(|l| l.split("version ").nth(1))
-                .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-pub fn today() -> String {
-    crate::util::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
-        .map(|d| d.trim().to_string())
-        .unwrap_or_else(|_| "unknown date".into())
-}
-
 /// The PCI address a bench step measured.
 fn pci_of(report: &Report, step: &str) -> Result<String> {
     report
@@ -998,7 +981,7 @@ pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup
         devices: 1,
         ..vm.clone()
     };
-    let vm = servers.vm_beside(&base, crate::vfio_user::BENCH_SLOT);
+    let vm = crate::parts::beside(&servers, &base, crate::vfio_user::BENCH_SLOT);
     let twin = format!("MYRNG_BENCH_TWIN={}", crate::vfio_user::BENCH_ADDR);
     let rows = format!("MYRNG_BENCH_ROWS={}", TWIN_ROWS.join(","));
     let append = ["MYRNG_BENCH_RUST_DRIVER=1", twin.as_str(), rows.as_str()];
@@ -1016,9 +999,9 @@ pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup
         drv == c,
         "the Rust driver's bench measured {drv}, not the C device {c}"
     );
-    report.rows.extend(crate::vfio_user::bench_rows(&run)?);
+    report.rows.extend(rust_device_rows(&run)?);
     // Both functions, the C device and the Rust device, went to the Rust driver.
-    report.rows.extend(crate::rust_driver::bench_rows(&run, 2)?);
+    report.rows.extend(rust_driver_rows(&run, 2)?);
     servers.stop()?;
     Ok((report, setup))
 }
@@ -1066,9 +1049,9 @@ fn boot_run(
         .map(str::to_string)
         .unwrap_or_else(|| report.kernel.to_string());
     let setup = Setup {
-        date: today(),
+        date: crate::util::today(),
         accelerator: run.accel.short().into(),
-        qemu: qemu_version(&vm.qemu),
+        qemu: crate::qemu::version_of(&vm.qemu),
         kernel,
         smoke,
     };
@@ -1086,7 +1069,7 @@ pub fn dir(smoke: bool) -> PathBuf {
 
 /// One bench run: the host's round trip first (the machine is quiet then), then the boot.
 fn measure(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup)> {
-    let host = crate::vfio_user::host_rows(smoke)?;
+    let host = host_rows(smoke)?;
     let (mut report, setup) = boot(vm, accel, smoke)?;
     report.rows.extend(host);
     Ok((report, setup))
@@ -1109,7 +1092,7 @@ pub fn smoke(vm: &vm::Vm, accel: vm::Accel) -> Result<Outcome> {
 
 /// `cargo xtask bench [--smoke]`.
 pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
-    let vm = run::build_all(&[])?;
+    let vm = parts::build_all(&[])?;
     let accel = if tcg { vm::Accel::Tcg } else { vm.probe() };
     let out = if smoke_only {
         smoke(&vm, accel)?
@@ -1131,6 +1114,131 @@ pub fn main(smoke_only: bool, tcg: bool) -> Result<()> {
         println!("goal {:<12} {}: {}", v.status.word(), v.goal, v.detail);
     }
     Ok(())
+}
+
+/// The host's DMA command row (`my-rng-vfio-user-rtt`'s `dma_us`) and its command size.
+const DMA_ROW: &str = "host-dma-command-4k";
+const DMA_ROW_BYTES: u64 = 4096;
+
+/// The Rust device's rows for `cargo xtask bench`, from the bench boot's step that ran the
+/// device's rows on it (`bench::boot`), as `rust-<id>`.
+pub fn rust_device_rows(run: &vm::Run) -> Result<Vec<Row>> {
+    const STEP: &str = "bench-rust-device";
+    let report = step_report(run, STEP)?;
+    ensure!(
+        report.pci.as_str() == Some(BENCH_ADDR),
+        "the guest's {STEP} step measured {}, not the Rust device at {BENCH_ADDR}",
+        report.pci
+    );
+    let rows: Vec<Row> = report
+        .rows
+        .into_iter()
+        .filter(|r| TWIN_ROWS.contains(&r.id.as_str()))
+        .map(|r| Row {
+            id: format!("{}{}", RUST_DEVICE, r.id),
+            label: format!("{} [Rust device]", r.label),
+            ..r
+        })
+        .collect();
+    ensure!(
+        rows.len() == TWIN_ROWS.len(),
+        "the Rust device's bench lacks rows: {} of {}",
+        rows.len(),
+        TWIN_ROWS.len()
+    );
+    Ok(rows)
+}
+
+/// The Rust driver's rows for `cargo xtask bench`, from the bench boot's second half (its
+/// `devices` my_rng functions moved to my_rng_rust.ko, see `bench::boot`): the device's rows
+/// (`TWIN_ROWS`), as `rustdrv-<id>`, beside the C driver's rows of the same ids from the
+/// same boot.
+pub fn rust_driver_rows(run: &vm::Run, devices: usize) -> Result<Vec<Row>> {
+    // The device's rows, the same as the C driver's and the Rust device's (bench.rs).
+    const ROWS: &[&str] = TWIN_ROWS;
+    let (t, rc) = run.step("rust-driver");
+    ensure!(
+        rc == 0,
+        "moving the device to my_rng_rust.ko failed (exit {rc}): {t}"
+    );
+    checks::check_bound(&t, crate::cli::Driver::Rust, devices)?;
+    let rows: Vec<Row> = step_report(run, "bench-rust-driver")?
+        .rows
+        .into_iter()
+        .filter(|r| ROWS.contains(&r.id.as_str()))
+        .map(|r| Row {
+            id: format!("{}{}", RUST_DRIVER, r.id),
+            label: format!("{} [Rust driver]", r.label),
+            ..r
+        })
+        .collect();
+    ensure!(
+        rows.len() == ROWS.len(),
+        "the Rust driver's bench lacks rows: {} of {}",
+        rows.len(),
+        ROWS.len()
+    );
+    Ok(rows)
+}
+
+/// One host row from `my-rng-vfio-user-rtt --json`'s `key` (µs per call): the 4-byte
+/// accesses were `calls` calls each, the DMA row `dma_calls` commands of 4 KiB.
+fn host_row(j: &serde_json::Value, calls: u32, id: &str, label: &str, key: &str) -> Result<Row> {
+    let us = j[key]
+        .as_f64()
+        .with_context(|| format!("no {key} in {j}"))?;
+    let (size, n) = if key == "dma_us" {
+        let n = j["dma_calls"].as_u64().context("no dma_calls")?;
+        (DMA_ROW_BYTES, n)
+    } else {
+        (4, u64::from(calls))
+    };
+    Ok(Row {
+        id: id.into(),
+        label: label.into(),
+        bytes_per_call: size,
+        bytes: size * n,
+        seconds: n as f64 * us / 1e6,
+        error: None,
+        skipped: None,
+    })
+}
+
+/// The host's round-trip rows (`my-rng-vfio-user-rtt`, built with the server): a bare
+/// UNIX-socket request/reply between two threads, a 4-byte REGION_READ through the real
+/// server, and one 4 KiB DMA command run as a driver runs it (posted writes, the MSI
+/// eventfd, three register reads), measured in alternating rounds; each as a row of calls.
+pub fn host_rows(smoke: bool) -> Result<Vec<Row>> {
+    let bin = vfio_user::build_server()?.with_file_name("my-rng-vfio-user-rtt");
+    let (calls, rounds) = if smoke { (200u32, 1) } else { (20_000, 5) };
+    let text = crate::util::output(
+        Command::new(&bin)
+            .args([
+                "--calls",
+                &calls.to_string(),
+                "--rounds",
+                &rounds.to_string(),
+            ])
+            .arg("--json"),
+    )?;
+    let j: serde_json::Value = serde_json::from_str(text.trim())
+        .with_context(|| format!("{} printed {text:?}", bin.display()))?;
+    step(&format!(
+        "host round trip: floor {:.2} µs, REGION_READ {:.2} µs, 4 KiB DMA command {:.2} µs \
+         (median of {rounds} rounds of {calls} calls); server: {}",
+        j["floor_us"].as_f64().unwrap_or(f64::NAN),
+        j["region_read_us"].as_f64().unwrap_or(f64::NAN),
+        j["dma_us"].as_f64().unwrap_or(f64::NAN),
+        j["server_timing"].as_str().unwrap_or("?")
+    ));
+    let floor = "host: UNIX-socket request/reply between two threads (floor), 4 B";
+    let rr = "host: REGION_READ through my-rng-vfio-user, 4 B";
+    let dma = "host: one DMA command through my-rng-vfio-user as a driver runs it, 4 KiB";
+    Ok(vec![
+        host_row(&j, calls, FLOOR_ROW, floor, "floor_us")?,
+        host_row(&j, calls, ROUND_TRIP_ROW, rr, "region_read_us")?,
+        host_row(&j, calls, DMA_ROW, dma, "dma_us")?,
+    ])
 }
 
 #[cfg(test)]

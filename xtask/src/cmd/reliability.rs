@@ -3,13 +3,13 @@
 //! The guest side is `my-rng-stress` (guest/e2e); each of its modes ends with a
 //! `@@RESULT <mode> key=value ...` line, whose figures the checks report and judge.
 
-use crate::rust_driver::{self, Driver};
+use crate::checks::{self, num, result_line};
+use crate::cli::Driver;
+use crate::util::socket;
 use crate::vm::{self, Control};
 use crate::{guest, kernel};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How much the stress and hot-unplug boots do.
@@ -68,36 +68,13 @@ const HOTPLUG_CYCLE_SECS: u64 = 15;
 /// The debug kernel's VM: `base` with the debug kernel and an initramfs carrying the modules
 /// built against it.
 pub fn debug_vm(base: &vm::Vm, bins: &guest::Binaries) -> Result<vm::Vm> {
-    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let k = kernel::build_variant(crate::cli::Variant::Debug)?;
     let initramfs = guest::initramfs_named("initramfs-debug.cpio", bins, Some(&k.module()), &[])?;
     Ok(vm::Vm {
         kernel: k.bzimage(),
         initramfs,
         ..base.clone()
     })
-}
-
-/// The `key=value` pairs of the `@@RESULT <mode>` line in `text`.
-pub fn result_line(text: &str, mode: &str) -> Result<BTreeMap<String, String>> {
-    let prefix = format!("@@RESULT {mode} ");
-    let line = text
-        .lines()
-        .rev()
-        .find_map(|l| l.find(&prefix).map(|i| &l[i + prefix.len()..]))
-        .with_context(|| format!("no `@@RESULT {mode}` line"))?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
-}
-
-/// A number from a result line.
-pub fn num(r: &BTreeMap<String, String>, key: &str) -> Result<u64> {
-    r.get(key)
-        .with_context(|| format!("result line lacks {key}"))?
-        .parse()
-        .with_context(|| format!("{key} is not a number"))
 }
 
 /// Kernel reports (KASAN, KFENCE, UBSAN, lockdep, WARN, BUG, hung tasks, RCU stalls) in a
@@ -170,7 +147,7 @@ pub fn stress_boot(
 
 impl StressRun {
     pub fn bound(&self, driver: Driver) -> Result<String> {
-        rust_driver::check_bound(&self.run.step("bound").0, driver, crate::run::DEVICES)
+        checks::check_bound(&self.run.step("bound").0, driver, crate::parts::DEVICES)
     }
 
     /// The 8 workers' figures; all operations done, no failure.
@@ -234,11 +211,6 @@ impl StressRun {
     pub fn reports(&self) -> Result<String> {
         check_reports(&self.run)
     }
-}
-
-/// A QMP socket path short enough for sun_path wherever the checkout is.
-pub fn socket(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("my-rng-{}-{name}.sock", std::process::id()))
 }
 
 /// The hot-unplug boot: the debug kernel with `driver`, the second device (id rng1, 00:04.0)

@@ -6,23 +6,13 @@
 //! Both drivers are built into the one guest kernel; each boot keeps exactly one of them on the
 //! kernel command line (`initcall_blacklist=`), see [`Driver::cmdline`].
 
+use crate::cli::Driver;
 use crate::integrate::{self, files_below, Component};
 use crate::kernel::{self, Tree};
 use crate::util::{cache_dir, repo_root, run, run_logged, step};
-use crate::{bench, vm};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Which driver binds the my_rng devices in a boot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Driver {
-    /// linux/c (drivers/misc/my-rng.c), the deliverable.
-    #[default]
-    C,
-    /// linux/rust (drivers/misc/my_rng_rust_main.rs).
-    Rust,
-}
 
 /// The built-in C driver's initcall (module_pci_driver()).
 pub const C_INITCALL: &str = "my_rng_pci_driver_init";
@@ -154,61 +144,6 @@ pub fn gates(t: &Tree) -> Result<String> {
     ))
 }
 
-/// The Rust driver's rows for `cargo xtask bench`, from the bench boot's second half (its
-/// `devices` my_rng functions moved to my_rng_rust.ko, see `bench::boot`): the device's rows
-/// (`bench::TWIN_ROWS`), as `rustdrv-<id>`, beside the C driver's rows of the same ids from the
-/// same boot.
-pub fn bench_rows(run: &vm::Run, devices: usize) -> Result<Vec<bench::Row>> {
-    // The device's rows, the same as the C driver's and the Rust device's (bench.rs).
-    const ROWS: &[&str] = bench::TWIN_ROWS;
-    let (t, rc) = run.step("rust-driver");
-    ensure!(
-        rc == 0,
-        "moving the device to my_rng_rust.ko failed (exit {rc}): {t}"
-    );
-    check_bound(&t, Driver::Rust, devices)?;
-    let rows: Vec<bench::Row> = bench::step_report(run, "bench-rust-driver")?
-        .rows
-        .into_iter()
-        .filter(|r| ROWS.contains(&r.id.as_str()))
-        .map(|r| bench::Row {
-            id: format!("{}{}", bench::RUST_DRIVER, r.id),
-            label: format!("{} [Rust driver]", r.label),
-            ..r
-        })
-        .collect();
-    ensure!(
-        rows.len() == ROWS.len(),
-        "the Rust driver's bench lacks rows: {} of {}",
-        rows.len(),
-        ROWS.len()
-    );
-    Ok(rows)
-}
-
-/// Which driver the guest's `bound` step found on each my_rng device (lines `<PCI address>
-/// <driver>`; other lines are ignored): all of them `driver`.
-pub fn check_bound(text: &str, driver: Driver, devices: usize) -> Result<String> {
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("0000:")).collect();
-    ensure!(
-        lines.len() == devices,
-        "{} my_rng device(s) listed, want {devices}: {text:?}",
-        lines.len()
-    );
-    for l in &lines {
-        let bound = l.split_whitespace().nth(1).unwrap_or("none");
-        ensure!(
-            bound == driver.pci_name(),
-            "{l}: bound to {bound}, want {}",
-            driver.pci_name()
-        );
-    }
-    Ok(format!(
-        "{devices} device(s) bound to {} (sysfs)",
-        driver.pci_name()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,16 +157,5 @@ mod tests {
         assert!(Driver::Rust
             .cmdline()
             .contains(&"initcall_blacklist=my_rng_pci_driver_init".to_string()));
-    }
-
-    #[test]
-    fn bound_driver_is_checked() {
-        let t = "0000:00:03.0 my_rng_rust\n0000:00:04.0 my_rng_rust\n";
-        assert!(check_bound(t, Driver::Rust, 2).is_ok());
-        assert!(check_bound(t, Driver::C, 2).is_err());
-        assert!(check_bound(t, Driver::Rust, 3).is_err());
-        assert!(check_bound("0000:00:03.0 none\n", Driver::Rust, 1).is_err());
-        let noisy = format!("rmmod: can't unload module 'my_rng_rust'\n{t}");
-        assert!(check_bound(&noisy, Driver::Rust, 2).is_ok());
     }
 }

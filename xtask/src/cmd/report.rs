@@ -427,6 +427,21 @@ fn chart(bench: &serde_json::Value, path: &Path) -> Result<()> {
     crate::bench::chart_sized(path, &setup, &rated, 760)
 }
 
+/// `{{fuzz <key>}}`: a figure of the recorded fuzzer run.
+fn fuzz_value(key: &str) -> Result<String> {
+    let p = docs().join("results/fuzz-qemu.txt");
+    let text = fs::read_to_string(&p)
+        .with_context(|| format!("{}: `cargo xtask fuzz qemu --time N --record`", p.display()))?;
+    let v = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .with_context(|| format!("{}: no {key:?}", p.display()))?;
+    Ok(match v.parse::<u64>() {
+        Ok(n) => thousands(n),
+        Err(_) => v.to_string(),
+    })
+}
+
 /// Everything the template can quote.
 struct Sources {
     bench: serde_json::Value,
@@ -485,62 +500,58 @@ impl Sources {
                 .as_str()
                 .with_context(|| format!("bench.json setup has no {key:?}"))?
                 .to_string(),
-            ["suite", scope, key] => {
-                let r = self
-                    .suites
-                    .get(scope)
-                    .with_context(|| format!("no recorded run {scope:?}"))?;
-                match *key {
-                    "passed" => r.passed.to_string(),
-                    "failed" => r.failed.to_string(),
-                    k => r
-                        .header(k)
-                        .with_context(|| format!("suite-{scope}.txt has no header {k:?}"))?
-                        .to_string(),
-                }
-            }
-            ["fig", key] => {
-                let (_, scope, check, pattern) = FIGURES
-                    .iter()
-                    .find(|f| f.0 == *key)
-                    .with_context(|| format!("no figure {key:?} in report.rs's FIGURES"))?;
-                let detail = self.suites[scope].detail(check)?;
-                let n = capture(detail, pattern).with_context(|| {
-                    format!("figure {key:?}: {pattern:?} not found in {check:?}: {detail}")
-                })?;
-                thousands(n)
-            }
-            ["fuzz", key] => {
-                let p = docs().join("results/fuzz-qemu.txt");
-                let text = fs::read_to_string(&p).with_context(|| {
-                    format!("{}: `cargo xtask fuzz qemu --time N --record`", p.display())
-                })?;
-                let v = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{key}: ")))
-                    .with_context(|| format!("{}: no {key:?}", p.display()))?;
-                match v.parse::<u64>() {
-                    Ok(n) => thousands(n),
-                    Err(_) => v.to_string(),
-                }
-            }
-            ["stats", name, key] => {
-                let r = self
-                    .stats
-                    .iter()
-                    .find(|r| r["name"] == *name)
-                    .with_context(|| format!("no dieharder record {name:?} in docs/stats"))?;
-                let rows = r["rows"].as_array().context("rows")?;
-                let count = |a: &str| rows.iter().filter(|x| x["assessment"] == a).count();
-                match *key {
-                    "results" => rows.len().to_string(),
-                    "passed" => count("PASSED").to_string(),
-                    "weak" => count("WEAK").to_string(),
-                    "failed" => count("FAILED").to_string(),
-                    k => bail!("stats {name}: no key {k:?}"),
-                }
-            }
+            ["suite", scope, key] => self.suite_value(scope, key)?,
+            ["fig", key] => self.figure(key)?,
+            ["fuzz", key] => fuzz_value(key)?,
+            ["stats", name, key] => self.stats_value(name, key)?,
             _ => bail!("unknown placeholder {{{{{}}}}}", words.join(" ")),
+        })
+    }
+
+    /// `{{suite <scope> <key>}}`: a recorded run's counts or one of its headers.
+    fn suite_value(&self, scope: &str, key: &str) -> Result<String> {
+        let r = self
+            .suites
+            .get(scope)
+            .with_context(|| format!("no recorded run {scope:?}"))?;
+        Ok(match key {
+            "passed" => r.passed.to_string(),
+            "failed" => r.failed.to_string(),
+            k => r
+                .header(k)
+                .with_context(|| format!("suite-{scope}.txt has no header {k:?}"))?
+                .to_string(),
+        })
+    }
+
+    /// `{{fig <key>}}`: a figure from a check's line, where [`FIGURES`] says.
+    fn figure(&self, key: &str) -> Result<String> {
+        let (_, scope, check, pattern) = FIGURES
+            .iter()
+            .find(|f| f.0 == key)
+            .with_context(|| format!("no figure {key:?} in report.rs's FIGURES"))?;
+        let detail = self.suites[scope].detail(check)?;
+        let n = capture(detail, pattern).with_context(|| {
+            format!("figure {key:?}: {pattern:?} not found in {check:?}: {detail}")
+        })?;
+        Ok(thousands(n))
+    }
+
+    /// `{{stats <name> <key>}}`: a dieharder record's counts.
+    fn stats_value(&self, name: &str, key: &str) -> Result<String> {
+        let r = self
+            .stats
+            .iter()
+            .find(|r| r["name"] == name)
+            .with_context(|| format!("no dieharder record {name:?} in docs/stats"))?;
+        let rows = r["rows"].as_array().context("rows")?;
+        let count = |a: &str| rows.iter().filter(|x| x["assessment"] == a).count();
+        Ok(match key {
+            "results" => rows.len().to_string(),
+            "passed" => count("PASSED").to_string(),
+            "weak" => count("WEAK").to_string(),
+            "failed" => count("FAILED").to_string(),
+            k => bail!("stats {name}: no key {k:?}"),
         })
     }
 

@@ -47,7 +47,7 @@ pub struct Report {
 fn build() -> Result<PathBuf> {
     apt::ensure_extra_packages(PACKAGES)?;
     // The fixed tree, as every other build of ours: the fuzzer tests the QEMU the suite runs.
-    let t = qemu::prepare(MAIN_VERSIONS, qemu::Flavour::Fixed)?;
+    let t = qemu::prepare(MAIN_VERSIONS, crate::cli::Flavour::Fixed)?;
     let dir = t.build.with_file_name("build-fuzz");
     let stamp = dir.join(".my-rng-configure");
     let args = configure();
@@ -113,6 +113,43 @@ fn parse(out: &str, report: &mut Report) {
     report.device_funcs = (covered, funcs.len());
 }
 
+/// The fuzzer's log; a note if generic-fuzz did not find the device.
+fn read_log(log: &Path) -> String {
+    let out = fs::read_to_string(log).unwrap_or_default();
+    if !out.contains("my_rng") {
+        note("generic-fuzz's start-up region list does not name my_rng: check QEMU_FUZZ_ARGS");
+    }
+    out
+}
+
+/// QEMU_FUZZ_ARGS: the firmware folders and one my_rng device.
+fn fuzz_args() -> String {
+    let mut args = String::new();
+    for d in FIRMWARE_DIRS {
+        args.push_str(&format!("-L {d} "));
+    }
+    args.push_str("-nodefaults -device my_rng");
+    args
+}
+
+/// The run's figures in one line.
+fn print_report(report: &Report, log: &Path) {
+    println!(
+        "generic-fuzz on my_rng: {} s, {} executions ({} /s), cov {} ft {}, corpus {} inputs, \
+         device functions covered {}/{}, {} new crash(es) (log: {})",
+        report.seconds,
+        report.executions,
+        report.exec_per_sec,
+        report.cov,
+        report.ft,
+        report.corpus,
+        report.device_funcs.0,
+        report.device_funcs.1,
+        report.crashes.len(),
+        log.display()
+    );
+}
+
 /// Runs generic-fuzz for `seconds` (libFuzzer's -max_total_time) on two cores.
 pub fn qemu(seconds: u64) -> Result<Report> {
     let bin = build()?;
@@ -122,11 +159,7 @@ pub fn qemu(seconds: u64) -> Result<Report> {
     fs::create_dir_all(&corpus)?;
     fs::create_dir_all(&artifacts)?;
     let before: Vec<PathBuf> = list(&artifacts)?;
-    let mut args = String::new();
-    for d in FIRMWARE_DIRS {
-        args.push_str(&format!("-L {d} "));
-    }
-    args.push_str("-nodefaults -device my_rng");
+    let args = fuzz_args();
     step(&format!(
         "Fuzzing the my_rng device with generic-fuzz for {seconds} s (corpus {})",
         corpus.display()
@@ -145,10 +178,7 @@ pub fn qemu(seconds: u64) -> Result<Report> {
             .arg(&corpus),
         &log,
     );
-    let out = fs::read_to_string(&log).unwrap_or_default();
-    if !out.contains("my_rng") {
-        note("generic-fuzz's start-up region list does not name my_rng: check QEMU_FUZZ_ARGS");
-    }
+    let out = read_log(&log);
     let mut report = Report {
         seconds: start.elapsed().as_secs(),
         executions: 0,
@@ -163,20 +193,7 @@ pub fn qemu(seconds: u64) -> Result<Report> {
         device_funcs: (0, 0),
     };
     parse(&out, &mut report);
-    println!(
-        "generic-fuzz on my_rng: {} s, {} executions ({} /s), cov {} ft {}, corpus {} inputs, \
-         device functions covered {}/{}, {} new crash(es) (log: {})",
-        report.seconds,
-        report.executions,
-        report.exec_per_sec,
-        report.cov,
-        report.ft,
-        report.corpus,
-        report.device_funcs.0,
-        report.device_funcs.1,
-        report.crashes.len(),
-        log.display()
-    );
+    print_report(&report, &log);
     if !report.crashes.is_empty() || res.is_err() {
         bail!(
             "the fuzzer found a crash: {} (reproduce with {} --fuzz-target=generic-fuzz <input>, \
@@ -202,7 +219,7 @@ pub fn record(r: &Report) -> Result<()> {
          date: {}\nseconds: {}\nexecutions: {}\nexec_per_sec: {}\ncov: {}\nft: {}\n\
          corpus: {}\ndevice_functions_covered: {}\ndevice_functions: {}\ncrashes: {}\n",
         r.seconds,
-        crate::bench::today(),
+        crate::util::today(),
         r.seconds,
         r.executions,
         r.exec_per_sec,

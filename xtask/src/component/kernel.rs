@@ -1,6 +1,10 @@
 //! The guest kernel: Debian's linux-source (Rust enabled), the driver built in, the same driver
 //! as an out-of-tree module, compile checks on Debian's older kernel headers, checkpatch.
 
+// The Rust driver's part of the kernel build (component/rust_driver.rs).
+pub mod rust_driver;
+
+use crate::cli::Variant;
 use crate::integrate::{files_below, Component};
 use crate::util::{
     cache_dir, jobs, key_of, note, read, repo_root, run, run_logged, run_logged_progress, step,
@@ -29,18 +33,6 @@ pub const LLVM: &str = "LLVM=-19";
 /// the 6.6.4 target, and 6.12, the reachable tree closest above it (only the parts the patch
 /// touches are extracted, see [`partial_tree`]).
 pub const CHECK_SOURCES: &[&str] = &["linux-source-6.1", "linux-source-6.12"];
-
-/// Which kernel configuration: both are built from the one work tree, each into its own
-/// output folder (`make O=`), so the source is extracted and patched once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Variant {
-    /// The guest kernel of every normal boot: linux/config/*.config on tinyconfig.
-    #[default]
-    Guest,
-    /// The same plus linux/config/debug/*.config: KASAN, lockdep, UBSAN, KFENCE, ACPI PCI
-    /// hotplug; for the stress, fuzz and hot-unplug boots.
-    Debug,
-}
 
 impl Variant {
     /// Suffix of its output folders and logs ("" for the guest kernel).
@@ -328,7 +320,7 @@ fn work_tree(pristine: &Path, t: &Tree) -> Result<()> {
         run(Command::new("cp").arg("-al").arg(pristine).arg(&t.work))?;
         fs::write(t.work.join(".copied"), "")?;
     }
-    let n = crate::rust_driver::apply(pristine, &t.work)?;
+    let n = rust_driver::apply(pristine, &t.work)?;
     if n > 0 {
         note(&format!("{n} driver file(s) updated in the kernel tree"));
     }
@@ -367,7 +359,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
         ),
     )?;
     build_module(&t, &lib, &bin)?;
-    crate::rust_driver::build_module(&t, make(&t, &lib, &bin))?;
+    rust_driver::build_module(&t, make(&t, &lib, &bin))?;
     let release = read(&t.build.join("include/config/kernel.release"))?
         .trim()
         .to_string();
@@ -382,7 +374,7 @@ pub fn build_variant(variant: Variant) -> Result<Tree> {
         m["bzimage"] = t.bzimage().display().to_string().into();
         m["build_dir"] = t.build.display().to_string().into();
         m["module"] = t.module().display().to_string().into();
-        m["rust_module"] = crate::rust_driver::module(&t).display().to_string().into();
+        m["rust_module"] = rust_driver::module(&t).display().to_string().into();
     })?;
     Ok(t)
 }

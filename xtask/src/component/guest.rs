@@ -168,17 +168,8 @@ pub fn initramfs_with_dieharder(b: &Binaries, module: Option<&Path>) -> Result<P
     pack("initramfs-stats.cpio", b, module, &[], &[dieharder])
 }
 
-/// Writes target/my-rng/`name`: busybox, /init, the guest binaries, the module, rngtest and
-/// the `dynamic` host programs (in /bin) with their shared libraries, the user's `extra`
-/// programs.
-fn pack(
-    name: &str,
-    b: &Binaries,
-    module: Option<&Path>,
-    extra: &[PathBuf],
-    dynamic: &[&Path],
-) -> Result<PathBuf> {
-    let mut c = Cpio::default();
+/// The initramfs's folders, console and /init.
+fn skeleton(c: &mut Cpio) -> Result<()> {
     for d in [
         "bin",
         "dev",
@@ -201,6 +192,11 @@ fn pack(
         0o755,
         &fs::read(repo_root().join("guest/initramfs/init"))?,
     )?;
+    Ok(())
+}
+
+/// The static guest programs, and the modules (the Rust driver's beside the C one's).
+fn programs(c: &mut Cpio, b: &Binaries, module: Option<&Path>) -> Result<()> {
     c.file("bin/busybox", 0o755, &read_exec(Path::new(BUSYBOX))?)?;
     c.file("bin/my-rng", 0o755, &read_exec(&b.my_rng)?)?;
     c.file("bin/my-rng-e2e", 0o755, &read_exec(&b.e2e)?)?;
@@ -208,10 +204,15 @@ fn pack(
     c.file("bin/my-app", 0o755, &read_exec(&b.my_app)?)?;
     if let Some(m) = module {
         c.file("lib/modules/my_rng.ko", 0o644, &fs::read(m)?)?;
-        if let Some(r) = crate::rust_driver::module_beside(m) {
+        if let Some(r) = crate::kernel::rust_driver::module_beside(m) {
             c.file("lib/modules/my_rng_rust.ko", 0o644, &fs::read(r)?)?;
         }
     }
+    Ok(())
+}
+
+/// rngtest and the `dynamic` programs, with their shared libraries.
+fn dynamic_programs(c: &mut Cpio, dynamic: &[&Path]) -> Result<()> {
     let rngtest = rngtest()?;
     // Each library once, though several programs need it (libc).
     let mut libs = std::collections::BTreeSet::new();
@@ -230,6 +231,23 @@ fn pack(
         // ldd names symlinks (libc.so.6): store the file they point to under that name.
         c.file(&name, 0o755, &fs::read(&lib)?)?;
     }
+    Ok(())
+}
+
+/// Writes target/my-rng/`name`: busybox, /init, the guest binaries, the module, rngtest and
+/// the `dynamic` host programs (in /bin) with their shared libraries, the user's `extra`
+/// programs.
+fn pack(
+    name: &str,
+    b: &Binaries,
+    module: Option<&Path>,
+    extra: &[PathBuf],
+    dynamic: &[&Path],
+) -> Result<PathBuf> {
+    let mut c = Cpio::default();
+    skeleton(&mut c)?;
+    programs(&mut c, b, module)?;
+    dynamic_programs(&mut c, dynamic)?;
     for e in extra {
         let name = e
             .file_name()

@@ -3,10 +3,11 @@
 //! own check and the checks that need it, and the suite goes on so the summary is complete.
 //! A new boot of the guest is one more stage function built on `boot()`.
 
-use crate::rust_driver::{self, Driver};
+use crate::cli::Driver;
+use crate::kernel::rust_driver;
 use crate::util::{cache_dir, repo_root};
 use crate::{
-    apt, bench, checks, guest, kernel, migration, patches, qemu, qemu_generic, reliability, run,
+    apt, bench, checks, guest, kernel, migration, parts, patches, qemu, qemu_generic, reliability,
     vectors, vfio_user, vm,
 };
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -20,51 +21,48 @@ const BOOT_LIMIT: Duration = Duration::from_secs(900);
 /// ~40 times the in-QEMU device's); measured at about 2 minutes, the limit is generous.
 const RUST_BOOT_LIMIT: Duration = Duration::from_secs(1200);
 
-/// The stages, in run order, as `--only` names them, with what each checks.
-pub const STAGES: &[(&str, &str)] = &[
-    (
-        "host",
-        "rustfmt, clippy, unit and oracle tests, generated vectors",
-    ),
-    ("device", "QEMU build, warning gates, the qtest, checkpatch"),
-    (
-        "patches",
-        "the deliverables: the patches current and applying to every tree, the report PDF current and at most two pages",
-    ),
-    (
-        "driver",
-        "guest kernel, older headers, checkpatch, the Rust driver's gates",
-    ),
-    (
-        "guest",
-        "boot with the C driver built in: the seed's checks, e2e, rngtest",
-    ),
-    (
-        "module",
-        "boot with my_rng.ko over INTx: e2e with unload/reload",
-    ),
-    (
-        "rust-driver",
-        "boot with the Rust driver built in: the same checks",
-    ),
-    ("rust-module", "boot with my_rng_rust.ko over INTx"),
-    (
-        "rust-device",
-        "boot with the devices served by the Rust vfio-user server",
-    ),
-    ("bench", "benchmark smoke: every row produces a number"),
-    (
-        "stress",
-        "debug kernel: 8 x 100,000 operations and the fuzzer, per driver",
-    ),
-    (
-        "hotplug",
-        "debug kernel: 100 hot-unplug cycles over QMP, per driver",
-    ),
-    (
-        "migration",
-        "live migrations while the guest verifies seeded streams",
-    ),
+/// One stage of the suite: its `--only` name, what it checks, and for a stage that boots
+/// guests the function that runs it. The host stages (no function) run first, in [`run`]:
+/// their builds feed the boots.
+struct Stage {
+    name: &'static str,
+    what: &'static str,
+    boot: Option<BootStage>,
+}
+
+impl Stage {
+    const fn host(name: &'static str, what: &'static str) -> Stage {
+        Stage {
+            name,
+            what,
+            boot: None,
+        }
+    }
+
+    const fn boots(name: &'static str, what: &'static str, boot: BootStage) -> Stage {
+        Stage {
+            name,
+            what,
+            boot: Some(boot),
+        }
+    }
+}
+
+/// The stages, in run order: the one list of them (`--list`, `--only`, the run).
+const STAGES: &[Stage] = &[
+    Stage::host("host", "rustfmt, clippy, unit and oracle tests, generated vectors, xtask's layers"),
+    Stage::host("device", "QEMU build, warning gates, the qtest, checkpatch"),
+    Stage::host("patches", "the deliverables: the patches current and applying to every tree, the report PDF current and at most two pages"),
+    Stage::host("driver", "guest kernel, older headers, checkpatch, the Rust driver's gates"),
+    Stage::boots("guest", "boot with the C driver built in: the seed's checks, e2e, rngtest", builtin_boot),
+    Stage::boots("module", "boot with my_rng.ko over INTx: e2e with unload/reload", module_boot),
+    Stage::boots("rust-driver", "boot with the Rust driver built in: the same checks", rust_driver_boot),
+    Stage::boots("rust-module", "boot with my_rng_rust.ko over INTx", rust_module_boot),
+    Stage::boots("rust-device", "boot with the devices served by the Rust vfio-user server", rust_device_boot),
+    Stage::boots("bench", "benchmark smoke: every row produces a number", bench_smoke),
+    Stage::boots("stress", "debug kernel: 8 x 100,000 operations and the fuzzer, per driver", stress_boots),
+    Stage::boots("hotplug", "debug kernel: 100 hot-unplug cycles over QMP, per driver", hotplug_boots),
+    Stage::boots("migration", "live migrations while the guest verifies seeded streams", migration_boot),
 ];
 
 /// Counts the results; one line per check.
@@ -184,7 +182,7 @@ fn seconds(s: f64) -> String {
 /// Runs every stage (or those of `only`); exits non-zero if any check failed.
 pub fn run(only: &[String], full: bool) -> Result<()> {
     for o in only {
-        if !STAGES.iter().any(|(n, _)| n == o) {
+        if !STAGES.iter().any(|st| st.name == o) {
             bail!("no stage {o:?}: `cargo xtask test --list` lists them");
         }
     }
@@ -196,7 +194,7 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         debug: None,
         scale: reliability::Scale::pick(full)?,
         record: vec![
-            format!("# date: {}", crate::bench::today()),
+            format!("# date: {}", crate::util::today()),
             // A changed cycle count is neither scale: `report --record` keeps no such run.
             match std::env::var("MY_RNG_HOTPLUG_CYCLES") {
                 Ok(n) => format!("# scale: hotplug_cycles={n}"),
@@ -218,26 +216,17 @@ pub fn run(only: &[String], full: bool) -> Result<()> {
         deliverable_patches(&mut s, q.as_ref());
     }
     let k = driver(&mut s);
-    let boots = STAGES[4..].iter().any(|(n, _)| s.wants(n));
-    if !boots {
+    let boots: Vec<BootStage> = STAGES
+        .iter()
+        .filter(|st| s.wants(st.name))
+        .filter_map(|st| st.boot)
+        .collect();
+    if boots.is_empty() {
         return s.finish();
     }
     let guest = guest_build(&mut s, q.as_ref(), k.as_ref());
-    let stages: [(&str, BootStage); 9] = [
-        ("guest", builtin_boot),
-        ("module", module_boot),
-        ("rust-driver", rust_driver_boot),
-        ("rust-module", rust_module_boot),
-        ("rust-device", rust_device_boot),
-        ("bench", bench_smoke),
-        ("stress", stress_boots),
-        ("hotplug", hotplug_boots),
-        ("migration", migration_boot),
-    ];
-    for (name, stage) in stages {
-        if s.wants(name) {
-            stage(&mut s, &guest);
-        }
+    for stage in boots {
+        stage(&mut s, &guest);
     }
     s.finish()
 }
@@ -247,8 +236,8 @@ type BootStage = fn(&mut Suite, &Result<Guest>);
 
 /// `cargo xtask test --list`.
 pub fn list() {
-    for (name, what) in STAGES {
-        println!("{name:<12} {what}");
+    for st in STAGES {
+        println!("{:<12} {}", st.name, st.what);
     }
 }
 
@@ -315,6 +304,7 @@ fn host(s: &mut Suite) -> Result<()> {
         cargo(&["test", "--quiet", "--workspace", "--all-features"])
     });
     s.check("vectors up to date", || vectors::write(true));
+    s.check("xtask imports point down", crate::layers::check);
     Ok(())
 }
 
@@ -450,7 +440,7 @@ fn guest_build(s: &mut Suite, q: Option<&qemu::Tree>, k: Option<&kernel::Tree>) 
     let (Some(q), Some(k), Some(g)) = (q, k, g) else {
         return Err(anyhow!("a build it needs failed"));
     };
-    let vm = run::vm_of(q, k, &g, &[])?;
+    let vm = parts::vm_of(q, k, &g, &[])?;
     let accel = vm.probe();
     Ok(Guest {
         vm,
@@ -602,7 +592,7 @@ fn rust_device_migration(s: &mut Suite, guest: &Result<Guest>) {
         |_| "2 my-rng-vfio-user processes (source and destination)".into(),
     );
     let Some(servers) = servers else { return };
-    let rust = servers.vm(&g.vm);
+    let rust = parts::served(&servers, &g.vm);
     s.check(
         "migration: the tooling refuses the Rust device",
         || match migration::run(&rust, g.accel, migration::MIGRATIONS) {
@@ -656,7 +646,7 @@ fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "guest: bound driver (sysfs)",
             Took::steps(run, &["bound"]),
-            || rust_driver::check_bound(&run.step("bound").0, Driver::C, run::DEVICES),
+            || checks::check_bound(&run.step("bound").0, Driver::C, parts::DEVICES),
         );
         test_mode_checks(s, run, "guest")
     });
@@ -672,7 +662,7 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "rust driver: bound driver (sysfs)",
             Took::steps(run, &["bound"]),
-            || rust_driver::check_bound(&run.step("bound").0, Driver::Rust, run::DEVICES),
+            || checks::check_bound(&run.step("bound").0, Driver::Rust, parts::DEVICES),
         );
         test_mode_checks(s, run, "rust driver")
     });
@@ -693,12 +683,12 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
             || {
                 let (t, rc) = get("insmod");
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
-                rust_driver::check_bound(&get("bound").0, Driver::Rust, run::DEVICES)
+                checks::check_bound(&get("bound").0, Driver::Rust, parts::DEVICES)
             },
         );
         // The probe, its self-test and its interrupt line happen at insmod.
         s.check_took("rust module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, run::DEVICES)
+            checks::selftest(&get("selftest").0, parts::DEVICES)
         });
         s.check_took("rust module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
@@ -707,7 +697,7 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "rust module: INTx completion (pci=nomsi)",
             step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", run::DEVICES),
+            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", parts::DEVICES),
         );
         s.check_took(
             "rust module: DMA read vectors over INTx (e2e dma-read-vectors-*)",
@@ -723,7 +713,7 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
             || {
                 let (t, rc) = get("reload");
                 ensure!(rc == 0, "reload step exit {rc}: {}", t.trim());
-                rust_driver::check_bound(&t, Driver::Rust, run::DEVICES)?;
+                checks::check_bound(&t, Driver::Rust, parts::DEVICES)?;
                 let (t, rc) = get("my-app-reloaded");
                 checks::app_output(&t, rc, 0)
             },
@@ -748,11 +738,11 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
     s.check_took(
         &format!("{prefix}: device visible on PCI"),
         step(&["pci"]),
-        || checks::pci(&get("pci").0, run::DEVICES),
+        || checks::pci(&get("pci").0, parts::DEVICES),
     );
     // The built-in driver's probe and self-test run during the kernel's boot.
     s.check_took(&format!("{prefix}: driver boot self-test"), boot, || {
-        checks::selftest(&get("selftest").0, run::DEVICES)
+        checks::selftest(&get("selftest").0, parts::DEVICES)
     });
     s.check_took(
         &format!("{prefix}: raw MMIO, seed 0x42 at BAR0+4 (devmem)"),
@@ -800,8 +790,8 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
 fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
     let servers = s.build(
         "rust device: server build and start",
-        || vfio_user::Servers::start(&vfio_user::build_server()?, run::DEVICES),
-        |_| format!("{} my-rng-vfio-user processes", run::DEVICES),
+        || vfio_user::Servers::start(&vfio_user::build_server()?, parts::DEVICES),
+        |_| format!("{} my-rng-vfio-user processes", parts::DEVICES),
     );
     let Some(servers) = servers else {
         return;
@@ -809,7 +799,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
     let guest = guest
         .as_ref()
         .map(|g| Guest {
-            vm: servers.vm(&g.vm),
+            vm: parts::served(&servers, &g.vm),
             accel: g.accel,
             bins: g.bins.clone(),
         })
@@ -843,7 +833,7 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         );
         // The probe, its self-test and its interrupt line happen at insmod.
         s.check_took("module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, run::DEVICES)
+            checks::selftest(&get("selftest").0, parts::DEVICES)
         });
         s.check_took("module: seed's C app", step(&["my-app"]), || {
             let (t, rc) = get("my-app");
@@ -852,7 +842,7 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         s.check_took(
             "module: INTx completion (pci=nomsi)",
             step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", run::DEVICES),
+            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", parts::DEVICES),
         );
         s.check_took(
             "module: in-guest e2e tests with unload/reload (INTx)",

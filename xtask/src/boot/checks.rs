@@ -1,8 +1,10 @@
 //! Host-side verdicts on what the guest printed. Expected values always come from the shared
 //! vectors (checked against glibc itself), never from the code under test.
 
+use crate::cli::Driver;
 use anyhow::{bail, ensure, Context, Result};
 use my_rng_spec::{vectors, Algorithm};
+use std::collections::BTreeMap;
 
 /// The seed document's two rounds of five numbers for `seed`, derived from the glibc vectors.
 pub fn expected_rounds(seed: u32) -> Result<Vec<String>> {
@@ -225,6 +227,52 @@ pub fn kernel_log_clean(log: &str) -> Result<String> {
     Ok("no WARNING/BUG/Oops in the kernel log".into())
 }
 
+/// Which driver the guest's `bound` step found on each my_rng device (lines `<PCI address>
+/// <driver>`; other lines are ignored): all of them `driver`.
+pub fn check_bound(text: &str, driver: Driver, devices: usize) -> Result<String> {
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("0000:")).collect();
+    ensure!(
+        lines.len() == devices,
+        "{} my_rng device(s) listed, want {devices}: {text:?}",
+        lines.len()
+    );
+    for l in &lines {
+        let bound = l.split_whitespace().nth(1).unwrap_or("none");
+        ensure!(
+            bound == driver.pci_name(),
+            "{l}: bound to {bound}, want {}",
+            driver.pci_name()
+        );
+    }
+    Ok(format!(
+        "{devices} device(s) bound to {} (sysfs)",
+        driver.pci_name()
+    ))
+}
+
+/// The `key=value` pairs of the `@@RESULT <mode>` line in `text`.
+pub fn result_line(text: &str, mode: &str) -> Result<BTreeMap<String, String>> {
+    let prefix = format!("@@RESULT {mode} ");
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.find(&prefix).map(|i| &l[i + prefix.len()..]))
+        .with_context(|| format!("no `@@RESULT {mode}` line"))?;
+    Ok(line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A number from a result line.
+pub fn num(r: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    r.get(key)
+        .with_context(|| format!("result line lacks {key}"))?
+        .parse()
+        .with_context(|| format!("{key} is not a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +356,16 @@ mod tests {
     fn log_hygiene() {
         assert!(kernel_log_clean("[ 1.0] ok\n").is_ok());
         assert!(kernel_log_clean("[ 1.0] WARNING: CPU: 0 PID: 1 at x\n").is_err());
+    }
+
+    #[test]
+    fn bound_driver_is_checked() {
+        let t = "0000:00:03.0 my_rng_rust\n0000:00:04.0 my_rng_rust\n";
+        assert!(check_bound(t, Driver::Rust, 2).is_ok());
+        assert!(check_bound(t, Driver::C, 2).is_err());
+        assert!(check_bound(t, Driver::Rust, 3).is_err());
+        assert!(check_bound("0000:00:03.0 none\n", Driver::Rust, 1).is_err());
+        let noisy = format!("rmmod: can't unload module 'my_rng_rust'\n{t}");
+        assert!(check_bound(&noisy, Driver::Rust, 2).is_ok());
     }
 }

@@ -313,14 +313,7 @@ pub fn run_logged_progress(cmd: &mut Command, log: &Path, progress: Progress) ->
                 file.write_all(&line)?;
                 file.write_all(b"\n")?;
                 let text = String::from_utf8_lossy(&line);
-                match progress.counted {
-                    Counted::Kbuild => done += u64::from(kbuild_action(&text)),
-                    Counted::Ninja => {
-                        if let Some((n, m)) = ninja_status(&text) {
-                            (done, total) = (n, Some((m, false)));
-                        }
-                    }
-                }
+                progress.count(&text, &mut done, &mut total);
                 false
             }
             Err(mpsc::RecvTimeoutError::Timeout) => false,
@@ -332,13 +325,7 @@ pub fn run_logged_progress(cmd: &mut Command, log: &Path, progress: Progress) ->
         let pct = total.map(|(m, _)| percent(done, m.max(done)));
         if pace.due(start.elapsed(), pct) {
             let line = progress_line(done, total, &progress.label, start.elapsed());
-            if tty {
-                let line: String = line.chars().take(TTY_WIDTH).collect();
-                eprint!("\r\x1b[2K{line}");
-                drawn = true;
-            } else {
-                eprintln!("{line}");
-            }
+            drawn |= show_progress(&line, tty);
         }
     }
     for r in readers {
@@ -350,13 +337,45 @@ pub fn run_logged_progress(cmd: &mut Command, log: &Path, progress: Progress) ->
         eprint!("\r\x1b[2K");
     }
     if status.success() {
-        if let Some((path, scratch)) = &progress.record {
+        progress.keep(done);
+    }
+    finish_logged(&desc, status, log, start)
+}
+
+impl Progress {
+    /// Counts one output line: a kbuild action, or ninja's own `[n/m]`.
+    fn count(&self, text: &str, done: &mut u64, total: &mut Option<(u64, bool)>) {
+        match self.counted {
+            Counted::Kbuild => *done += u64::from(kbuild_action(text)),
+            Counted::Ninja => {
+                if let Some((n, m)) = ninja_status(text) {
+                    (*done, *total) = (n, Some((m, false)));
+                }
+            }
+        }
+    }
+
+    /// After a successful build: its count, for the next build's display (kbuild).
+    fn keep(&self, done: u64) {
+        if let Some((path, scratch)) = &self.record {
             let previous = fs::read_to_string(path).ok();
             // Only a hint for the next build's display: failing to keep it costs nothing else.
             let _ = fs::write(path, record_text(previous.as_deref(), *scratch, done));
         }
     }
-    finish_logged(&desc, status, log, start)
+}
+
+/// A progress line: redrawn in place on a terminal (true: something is drawn), else one
+/// line each.
+fn show_progress(line: &str, tty: bool) -> bool {
+    if tty {
+        let line: String = line.chars().take(TTY_WIDTH).collect();
+        eprint!("\r\x1b[2K{line}");
+        true
+    } else {
+        eprintln!("{line}");
+        false
+    }
 }
 
 /// Sends `r`'s lines (without the newline) to `tx` until end of file.
@@ -423,6 +442,18 @@ pub fn jobs() -> String {
         .map(|n| n.get())
         .unwrap_or(2)
         .to_string()
+}
+
+/// The date and time now, UTC, as the records print it.
+pub fn today() -> String {
+    output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .map(|d| d.trim().to_string())
+        .unwrap_or_else(|_| "unknown date".into())
+}
+
+/// A QMP socket path short enough for sun_path wherever the checkout is.
+pub fn socket(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("my-rng-{}-{name}.sock", std::process::id()))
 }
 
 #[cfg(test)]

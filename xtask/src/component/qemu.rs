@@ -1,5 +1,6 @@
 //! QEMU: fetch Debian's source, apply the device, configure a minimal x86_64 build, build, qtest.
 
+use crate::cli::Flavour;
 use crate::integrate::{files_below, Component};
 use crate::util::{
     cache_dir, jobs, key_of, note, output, repo_root, run, run_logged, run_logged_progress, step,
@@ -57,18 +58,6 @@ fn configure_flags() -> Vec<&'static str> {
         "--target-list=x86_64-softmmu",
         &["--firmwarepath=/usr/share/qemu:/usr/share/seabios"],
     )
-}
-
-/// Which QEMU a build is: the project's, with the fixes of qemu/fixes/ applied (every build
-/// the suite, `run` and the fuzzer use), or stock, without them (the hot-unplug race's
-/// reproducer, `cargo xtask repro unplug-race --qemu stock`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
-pub enum Flavour {
-    Fixed,
-    Stock,
-    /// Test only: fixed, plus qemu/fixes/detect/, which prints each I/O access that stock
-    /// QEMU would have sent to another region.
-    Detect,
 }
 
 /// The fixes for QEMU, applied in name order to the work tree before the device files: small
@@ -569,6 +558,18 @@ fn checkpatch_failed(out: &std::process::Output) -> bool {
         note(l);
     }
     !out.status.success()
+}
+
+pub fn version_of(qemu: &Path) -> String {
+    output(Command::new(qemu).arg("--version"))
+        .ok()
+        .and_then(|v| {
+            v.lines()
+                .next()
+                .and_then(|l| l.split("version ").nth(1))
+                .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

@@ -1,29 +1,17 @@
-//! The Rust device (vfio-user/): build the server, start one per device, and describe the VM
-//! that reaches them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed).
+//! The Rust device (vfio-user/): build the server, start one per device, and the QEMU
+//! arguments that reach them through QEMU's own `vfio-user-pci` (no my_rng in QEMU needed;
+//! boot/parts.rs puts them in a VM).
 
+use crate::cli::DeviceKind;
 use crate::util::{note, out_dir, repo_root, step};
-use crate::{bench, vm};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Which implementation of the device a boot uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceKind {
-    /// The in-QEMU C device (`-device my_rng`).
-    C,
-    /// The Rust vfio-user server (vfio-user/), one process per device.
-    Rust,
-}
-
 /// Guest RAM: QEMU must share it with the servers for DMA (the Vm's `-m`).
 pub const GUEST_RAM: &str = "512M";
-
-/// The host's DMA command row (`my-rng-vfio-user-rtt`'s `dma_us`) and its command size.
-const DMA_ROW: &str = "host-dma-command-4k";
-const DMA_ROW_BYTES: u64 = 4096;
 
 /// Builds the server (release) and returns its path.
 pub fn build_server() -> Result<PathBuf> {
@@ -47,111 +35,11 @@ pub fn start_for(device: DeviceKind, n: usize) -> Result<Option<Servers>> {
     }
 }
 
-/// `vm` as it is, or with the servers' devices in place of QEMU's my_rng.
-pub fn vm_for(servers: Option<&Servers>, vm: &vm::Vm) -> vm::Vm {
-    servers.map_or_else(|| vm.clone(), |s| s.vm(vm))
-}
-
 /// The Rust device's PCI slot in the bench boot (`-device ...,addr=`): a slot of its own, so
 /// that the guest's bench finds its node by address and the host can tell the runs apart.
 pub const BENCH_SLOT: &str = "10.0";
 /// The same slot as the guest's sysfs names it.
 pub const BENCH_ADDR: &str = "0000:00:10.0";
-
-/// The Rust device's rows for `cargo xtask bench`, from the bench boot's step that ran the
-/// device's rows on it (`bench::boot`), as `rust-<id>`.
-pub fn bench_rows(run: &vm::Run) -> Result<Vec<bench::Row>> {
-    const STEP: &str = "bench-rust-device";
-    let report = bench::step_report(run, STEP)?;
-    ensure!(
-        report.pci.as_str() == Some(BENCH_ADDR),
-        "the guest's {STEP} step measured {}, not the Rust device at {BENCH_ADDR}",
-        report.pci
-    );
-    let rows: Vec<bench::Row> = report
-        .rows
-        .into_iter()
-        .filter(|r| bench::TWIN_ROWS.contains(&r.id.as_str()))
-        .map(|r| bench::Row {
-            id: format!("{}{}", bench::RUST_DEVICE, r.id),
-            label: format!("{} [Rust device]", r.label),
-            ..r
-        })
-        .collect();
-    ensure!(
-        rows.len() == bench::TWIN_ROWS.len(),
-        "the Rust device's bench lacks rows: {} of {}",
-        rows.len(),
-        bench::TWIN_ROWS.len()
-    );
-    Ok(rows)
-}
-
-/// One host row from `my-rng-vfio-user-rtt --json`'s `key` (µs per call): the 4-byte
-/// accesses were `calls` calls each, the DMA row `dma_calls` commands of 4 KiB.
-fn host_row(
-    j: &serde_json::Value,
-    calls: u32,
-    id: &str,
-    label: &str,
-    key: &str,
-) -> Result<bench::Row> {
-    let us = j[key]
-        .as_f64()
-        .with_context(|| format!("no {key} in {j}"))?;
-    let (size, n) = if key == "dma_us" {
-        let n = j["dma_calls"].as_u64().context("no dma_calls")?;
-        (DMA_ROW_BYTES, n)
-    } else {
-        (4, u64::from(calls))
-    };
-    Ok(bench::Row {
-        id: id.into(),
-        label: label.into(),
-        bytes_per_call: size,
-        bytes: size * n,
-        seconds: n as f64 * us / 1e6,
-        error: None,
-        skipped: None,
-    })
-}
-
-/// The host's round-trip rows (`my-rng-vfio-user-rtt`, built with the server): a bare
-/// UNIX-socket request/reply between two threads, a 4-byte REGION_READ through the real
-/// server, and one 4 KiB DMA command run as a driver runs it (posted writes, the MSI
-/// eventfd, three register reads), measured in alternating rounds; each as a row of calls.
-pub fn host_rows(smoke: bool) -> Result<Vec<bench::Row>> {
-    let bin = build_server()?.with_file_name("my-rng-vfio-user-rtt");
-    let (calls, rounds) = if smoke { (200u32, 1) } else { (20_000, 5) };
-    let text = crate::util::output(
-        Command::new(&bin)
-            .args([
-                "--calls",
-                &calls.to_string(),
-                "--rounds",
-                &rounds.to_string(),
-            ])
-            .arg("--json"),
-    )?;
-    let j: serde_json::Value = serde_json::from_str(text.trim())
-        .with_context(|| format!("{} printed {text:?}", bin.display()))?;
-    step(&format!(
-        "host round trip: floor {:.2} µs, REGION_READ {:.2} µs, 4 KiB DMA command {:.2} µs \
-         (median of {rounds} rounds of {calls} calls); server: {}",
-        j["floor_us"].as_f64().unwrap_or(f64::NAN),
-        j["region_read_us"].as_f64().unwrap_or(f64::NAN),
-        j["dma_us"].as_f64().unwrap_or(f64::NAN),
-        j["server_timing"].as_str().unwrap_or("?")
-    ));
-    let floor = "host: UNIX-socket request/reply between two threads (floor), 4 B";
-    let rr = "host: REGION_READ through my-rng-vfio-user, 4 B";
-    let dma = "host: one DMA command through my-rng-vfio-user as a driver runs it, 4 KiB";
-    Ok(vec![
-        host_row(&j, calls, bench::FLOOR_ROW, floor, "floor_us")?,
-        host_row(&j, calls, bench::ROUND_TRIP_ROW, rr, "region_read_us")?,
-        host_row(&j, calls, DMA_ROW, dma, "dma_us")?,
-    ])
-}
 
 /// Running servers, one per device; stopped (SIGTERM) on drop if not by [`Servers::stop`].
 pub struct Servers {
@@ -235,28 +123,9 @@ impl Servers {
         Ok(())
     }
 
-    /// The VM with these servers' devices instead of QEMU's own my_rng: its RAM shared
-    /// (memfd) so that the devices can DMA.
-    pub fn vm(&self, base: &vm::Vm) -> vm::Vm {
-        vm::Vm {
-            devices: 0,
-            extra_args: self.qemu_args(None),
-            ..base.clone()
-        }
-    }
-
-    /// The VM with these servers' devices beside its own my_rng devices, the first server's
-    /// at PCI slot `slot` (the next ones after it).
-    pub fn vm_beside(&self, base: &vm::Vm, slot: &str) -> vm::Vm {
-        vm::Vm {
-            extra_args: self.qemu_args(Some(slot)),
-            ..base.clone()
-        }
-    }
-
     /// Shared guest RAM and one vfio-user-pci device per server (at `slot` and on when
     /// given, else where QEMU puts them).
-    fn qemu_args(&self, slot: Option<&str>) -> Vec<String> {
+    pub fn qemu_args(&self, slot: Option<&str>) -> Vec<String> {
         let mut extra = vec![
             "-object".to_string(),
             format!("memory-backend-memfd,id=mem,size={GUEST_RAM},share=on"),

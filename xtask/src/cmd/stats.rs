@@ -252,27 +252,40 @@ pub fn main(o: Options) -> Result<()> {
         records.extend(guest_runs(&o, &dir, &version, &producer)?);
     }
     if o.host {
-        let sel = if o.quick {
-            Selection::Tests(HOST_QUICK)
-        } else {
-            Selection::All
-        };
-        for name in &o.algs {
-            if !HOST_ALGS.iter().any(|a| a.name() == name) {
-                bail!("--alg {name}: not one of the host runs' generators");
-            }
-        }
-        for alg in HOST_ALGS
-            .into_iter()
-            .filter(|a| o.algs.is_empty() || o.algs.iter().any(|n| n == a.name()))
-        {
-            let (r, raw) = host_run(&producer, alg, sel, o.quick, &version)?;
-            write_record(&dir, &r, &raw)?;
-            records.push(r);
+        records.extend(host_runs(&o, &dir, &version, &producer)?);
+    }
+    print_records(&dir, &records);
+    verdict(&records)
+}
+
+/// The host runs of the generators `o.algs` names (all of them if none), each written.
+fn host_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result<Vec<Record>> {
+    let sel = if o.quick {
+        Selection::Tests(HOST_QUICK)
+    } else {
+        Selection::All
+    };
+    for name in &o.algs {
+        if !HOST_ALGS.iter().any(|a| a.name() == name) {
+            bail!("--alg {name}: not one of the host runs' generators");
         }
     }
+    let mut records = Vec::new();
+    for alg in HOST_ALGS
+        .into_iter()
+        .filter(|a| o.algs.is_empty() || o.algs.iter().any(|n| n == a.name()))
+    {
+        let (r, raw) = host_run(producer, alg, sel, o.quick, version)?;
+        write_record(dir, &r, &raw)?;
+        records.push(r);
+    }
+    Ok(records)
+}
+
+/// Each record's counts, and its tests that did not pass.
+fn print_records(dir: &Path, records: &[Record]) {
     step(&format!("dieharder results (files in {})", dir.display()));
-    for r in &records {
+    for r in records {
         let c = r.counts();
         println!(
             "{:<24} {:>3} tests: {:>3} PASSED {:>2} WEAK {:>3} FAILED  ({})",
@@ -293,8 +306,13 @@ pub fn main(o: Options) -> Result<()> {
             );
         }
     }
+}
+
+/// Fails on a record with failures not expected of its generator, or a guest run that
+/// differs from the host's run on the reference stream.
+fn verdict(records: &[Record]) -> Result<()> {
     let mut bad = Vec::new();
-    for r in &records {
+    for r in records {
         if r.counts().failed > 0 && !r.failures_expected() {
             bad.push(format!("{}: {} FAILED", r.name, r.counts().failed));
         }
@@ -433,31 +451,9 @@ fn host_run(
             ", one dieharder per test"
         }
     ));
-    let date = crate::bench::today();
+    let date = crate::util::today();
     let start = Instant::now();
-    let mut text = String::new();
-    let mut n = 0;
-    let mut bytes = 0;
-    for args in &runs {
-        if runs.len() > 1 {
-            text.push_str(&format!("== {alg}: dieharder -g 200 {}\n", args.join(" ")));
-        }
-        let (out, read) = dieharder_on_stream(producer, alg, args, |line| {
-            if let Some(r) = parse_line(line) {
-                n += 1;
-                note(&format!(
-                    "{alg} #{n} {} ntup {}: p = {} {} ({})",
-                    r.test,
-                    r.ntup,
-                    r.p(),
-                    r.assessment.word(),
-                    duration(start.elapsed().as_secs())
-                ));
-            }
-        })?;
-        text.push_str(&out);
-        bytes += read;
-    }
+    let (text, bytes) = host_dieharders(producer, alg, &runs, start)?;
     let rows = parse(&text);
     ensure!(!rows.is_empty(), "dieharder printed no result for {alg}");
     let r = Record {
@@ -478,6 +474,40 @@ fn host_run(
         rows,
     };
     Ok((r, text))
+}
+
+/// One dieharder per argument list of `runs` on `alg`'s stream, each result shown as it
+/// comes: their output (headed by the command when there are several) and the bytes read.
+fn host_dieharders(
+    producer: &Path,
+    alg: Algorithm,
+    runs: &[Vec<String>],
+    start: Instant,
+) -> Result<(String, u64)> {
+    let mut text = String::new();
+    let mut n = 0;
+    let mut bytes = 0;
+    for args in runs {
+        if runs.len() > 1 {
+            text.push_str(&format!("== {alg}: dieharder -g 200 {}\n", args.join(" ")));
+        }
+        let (out, read) = dieharder_on_stream(producer, alg, args, |line| {
+            if let Some(r) = parse_line(line) {
+                n += 1;
+                note(&format!(
+                    "{alg} #{n} {} ntup {}: p = {} {} ({})",
+                    r.test,
+                    r.ntup,
+                    r.p(),
+                    r.assessment.word(),
+                    duration(start.elapsed().as_secs())
+                ));
+            }
+        })?;
+        text.push_str(&out);
+        bytes += read;
+    }
+    Ok((text, bytes))
 }
 
 /// Writes `<name>.txt` (dieharder's output, `raw`), `<name>.md`, `<name>.json`, and the
@@ -525,7 +555,7 @@ fn load_records(dir: &Path) -> Result<Vec<Record>> {
 /// same selection on the reference stream of each seeded one.
 fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result<Vec<Record>> {
     let tests = if o.quick { GUEST_QUICK } else { GUEST_TESTS };
-    let (q, k, g) = crate::run::build_parts(crate::kernel::Variant::Guest)?;
+    let (q, k, g) = crate::parts::build_parts(crate::cli::Variant::Guest)?;
     let initramfs = guest::initramfs_with_dieharder(&g, Some(&k.module()))?;
     let vm = vm::Vm {
         qemu: q.binary(),
@@ -550,56 +580,23 @@ fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result
         ))
         .append(&format!("MYRNG_STATS_SEED={SEED}"))
         .log_name(if o.quick { "stats-quick" } else { "stats" });
-    let date = crate::bench::today();
+    let date = crate::util::today();
     let run = vm.boot(accel, &boot)?;
     let kernel = run.step("uname").0.trim().to_string();
     let environment = format!(
         "guest under {}, QEMU {}, Linux {kernel}, C driver, dieharder {version} (Debian's, \
          packed into the initramfs)",
         run.accel.short(),
-        crate::bench::qemu_version(&vm.qemu),
+        crate::qemu::version_of(&vm.qemu),
     );
     let mut records = Vec::new();
     for alg in GUEST_ALGS {
-        let (text, rc) = run.step(&format!("stats-{alg}"));
-        ensure!(
-            rc == 0,
-            "the guest's stats-{alg} step exited {rc}:\n{}",
-            text.trim()
-        );
-        let rows = parse(&text);
-        ensure!(
-            rows.len() >= tests.len(),
-            "the guest's stats-{alg} step printed {} result(s) for {} test(s):\n{}",
-            rows.len(),
-            tests.len(),
-            text.trim()
-        );
-        // The guest times each dieharder itself: the boot's wall clock includes the boot.
-        let seconds = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("== seconds: "))
-            .filter_map(|s| s.trim().parse::<u64>().ok())
-            .sum();
-        let mut r = Record {
-            name: format!("guest-{alg}"),
-            place: "guest".into(),
-            algorithm: alg.name().into(),
-            seed: alg.is_deterministic().then_some(SEED),
-            // As /init runs it (the host algorithm latches the seed and ignores it).
-            command: format!(
-                "my-rng algo {alg}; {}",
-                Selection::Tests(tests)
-                    .commands(&format!("my-rng seed {SEED}; my-rng dump"), "dieharder")
-            ),
-            date: date.clone(),
-            seconds,
-            environment: environment.clone(),
+        let made = Made {
+            date: &date,
+            environment: &environment,
             quick: o.quick,
-            bytes: None,
-            crosscheck: None,
-            rows,
         };
+        let (mut r, text) = guest_record(&run, alg, tests, &made)?;
         if alg.is_deterministic() {
             // Only for the comparison: not a record of its own.
             let (host, _) = host_run(producer, alg, Selection::Tests(tests), o.quick, version)?;
@@ -609,6 +606,62 @@ fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result
         records.push(r);
     }
     Ok(records)
+}
+
+/// When, where and at which scale a guest boot's records were made.
+struct Made<'a> {
+    date: &'a str,
+    environment: &'a str,
+    quick: bool,
+}
+
+/// The record of the guest's run of `alg` (and the step's text, dieharder's output).
+fn guest_record(
+    run: &vm::Run,
+    alg: Algorithm,
+    tests: &'static [u32],
+    made: &Made<'_>,
+) -> Result<(Record, String)> {
+    let (text, rc) = run.step(&format!("stats-{alg}"));
+    ensure!(
+        rc == 0,
+        "the guest's stats-{alg} step exited {rc}:\n{}",
+        text.trim()
+    );
+    let rows = parse(&text);
+    ensure!(
+        rows.len() >= tests.len(),
+        "the guest's stats-{alg} step printed {} result(s) for {} test(s):\n{}",
+        rows.len(),
+        tests.len(),
+        text.trim()
+    );
+    // The guest times each dieharder itself: the boot's wall clock includes the boot.
+    let seconds = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("== seconds: "))
+        .filter_map(|s| s.trim().parse::<u64>().ok())
+        .sum();
+    let r = Record {
+        name: format!("guest-{alg}"),
+        place: "guest".into(),
+        algorithm: alg.name().into(),
+        seed: alg.is_deterministic().then_some(SEED),
+        // As /init runs it (the host algorithm latches the seed and ignores it).
+        command: format!(
+            "my-rng algo {alg}; {}",
+            Selection::Tests(tests)
+                .commands(&format!("my-rng seed {SEED}; my-rng dump"), "dieharder")
+        ),
+        date: made.date.to_string(),
+        seconds,
+        environment: made.environment.to_string(),
+        quick: made.quick,
+        bytes: None,
+        crosscheck: None,
+        rows,
+    };
+    Ok((r, text))
 }
 
 /// Compares a guest run with the host's run of the same tests on the reference stream.
@@ -774,6 +827,16 @@ pub fn summary_markdown(records: &[Record]) -> String {
         "|-----|-----------|-------|--------:|-------:|-----:|------------------------:|\
          -------:|-----:|"
     );
+    summary_table(&mut s, records);
+    let _ = writeln!(s, "\n{RATES} {TEST_NOTES}\n");
+    summary_notes(&mut s, records);
+    let _ = writeln!(s, "## Runs\n");
+    summary_runs(&mut s, records);
+    s
+}
+
+/// The summary's table rows, one per record.
+fn summary_table(s: &mut String, records: &[Record]) {
     for r in records {
         let c = r.counts();
         let _ = writeln!(
@@ -791,7 +854,10 @@ pub fn summary_markdown(records: &[Record]) -> String {
             duration(r.seconds)
         );
     }
-    let _ = writeln!(s, "\n{RATES} {TEST_NOTES}\n");
+}
+
+/// The summary's notes on the host runs, the guest runs and glibc (those present).
+fn summary_notes(s: &mut String, records: &[Record]) {
     let host_a: Vec<&Record> = records
         .iter()
         .filter(|r| r.place == "host" && r.command.contains(" -a "))
@@ -834,7 +900,10 @@ pub fn summary_markdown(records: &[Record]) -> String {
     if records.iter().any(|r| r.failures_expected()) {
         let _ = writeln!(s, "**glibc.** {GLIBC_WHY}\n");
     }
-    let _ = writeln!(s, "## Runs\n");
+}
+
+/// The summary's run list: each record's command, environment and tests not passed.
+fn summary_runs(s: &mut String, records: &[Record]) {
     for r in records {
         let _ = writeln!(s, "**{}**: `{}`", r.name, r.command);
         let _ = writeln!(
@@ -858,7 +927,6 @@ pub fn summary_markdown(records: &[Record]) -> String {
         }
         let _ = writeln!(s);
     }
-    s
 }
 
 /// `--render`: the markdown files again from the records in the folder (after a change to
@@ -888,13 +956,13 @@ mod tests {
 
     /// Real dieharder 3.31.1 output (Debian bookworm), as captured: the whole of
     /// `stream xoshiro256pp 1 | nice -n 19 dieharder -a -g 200` on this project's host.
-    const XOSHIRO_A: &str = include_str!("../testdata/dieharder-xoshiro256pp-a.txt");
+    const XOSHIRO_A: &str = include_str!("../../testdata/dieharder-xoshiro256pp-a.txt");
     /// A host quick run on glibc (one dieharder per test, with `-p 100`), with its FAILED lines.
-    const GLIBC_QUICK: &str = include_str!("../testdata/dieharder-glibc-quick.txt");
+    const GLIBC_QUICK: &str = include_str!("../../testdata/dieharder-glibc-quick.txt");
     /// A guest quick run's step output: `my-rng dump | dieharder` in the guest, with /init's
     /// `==` lines.
     const GUEST_QUICK_OUT: &str =
-        include_str!("../testdata/dieharder-guest-xoshiro256pp-quick.txt");
+        include_str!("../../testdata/dieharder-guest-xoshiro256pp-quick.txt");
 
     fn row(test: &str, ntup: u32, ts: u64, ps: u64, p: f64, a: Assessment) -> Row {
         Row {

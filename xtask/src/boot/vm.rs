@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 #[derive(Clone)]
@@ -77,7 +78,7 @@ pub struct Boot {
     /// Names the serial log, target/my-rng/guest-<log>.log (default: the mode).
     pub log: String,
     /// The driver that binds the my_rng devices (the other one is kept out).
-    pub driver: crate::rust_driver::Driver,
+    pub driver: crate::cli::Driver,
     /// A QMP socket for a controller (see [`Vm::boot_controlled`]).
     pub qmp: Option<PathBuf>,
     /// The machine type (default `pc`).
@@ -137,7 +138,7 @@ impl Boot {
         self
     }
 
-    pub fn driver(mut self, d: crate::rust_driver::Driver) -> Boot {
+    pub fn driver(mut self, d: crate::cli::Driver) -> Boot {
         self.driver = d;
         self
     }
@@ -354,13 +355,49 @@ impl Vm {
         Ok((r, c))
     }
 
+    /// Runs QEMU for `boot` until the guest's output ends or the limit passes, the controller
+    /// (if any) beside it.
     fn boot_with(
         &self,
         accel: Accel,
         boot: &Boot,
         control: Option<Controller<'_>>,
     ) -> Result<(Run, Option<Result<String>>)> {
-        let (limit, echo) = (boot.limit, boot.echo);
+        let (mut child, rx, pumps) = self.spawn(accel, boot)?;
+        let start = Instant::now();
+        let (ctl_tx, ctl_rx) = mpsc::channel::<String>();
+        let mut ctl = Control {
+            lines: ctl_rx,
+            qmp: boot.qmp.clone(),
+        };
+        let controlled = control.is_some();
+        let (log, done, result) = std::thread::scope(|sc| {
+            let handle = control.map(|f| sc.spawn(move || f(&mut ctl)));
+            let to_ctl = controlled.then_some(&ctl_tx);
+            let (log, done) = read_console(&mut child, &rx, boot, start, to_ctl);
+            // The controller's waits end now: the guest will print nothing more.
+            drop(ctl_tx);
+            let result = handle.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the controller panicked")))
+            });
+            (log, done, result)
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        for p in pumps {
+            let _ = p.join();
+        }
+        Ok((run_of(accel, log, done, start.elapsed()), result))
+    }
+
+    /// Starts QEMU for `boot`: its stdout and stderr lines arrive on the receiver, sent by
+    /// the two pump threads.
+    fn spawn(
+        &self,
+        accel: Accel,
+        boot: &Boot,
+    ) -> Result<(Child, mpsc::Receiver<String>, [JoinHandle<()>; 2])> {
         let mut child = self
             .command(accel, boot)
             .stdin(Stdio::null())
@@ -374,73 +411,11 @@ impl Vm {
         let tx2 = tx.clone();
         let a = std::thread::spawn(move || pump(stdout, tx));
         let b = std::thread::spawn(move || pump(stderr, tx2));
-        let start = Instant::now();
-        let mut log = String::new();
-        let mut in_step = false;
-        let mut done = false;
-        let (ctl_tx, ctl_rx) = mpsc::channel::<String>();
-        let mut ctl = Control {
-            lines: ctl_rx,
-            qmp: boot.qmp.clone(),
-        };
-        let controlled = control.is_some();
-        let result = std::thread::scope(|sc| {
-            let handle = control.map(|f| sc.spawn(move || f(&mut ctl)));
-            loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(line) => {
-                        if echo {
-                            show(&line, &mut in_step);
-                        }
-                        done |= line.starts_with("@@MYRNG DONE")
-                            || line.starts_with("@@MYRNG PROBE-OK");
-                        if controlled {
-                            // A controller that has finished no longer listens: that is fine.
-                            let _ = ctl_tx.send(line.clone());
-                        }
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                }
-                if start.elapsed() > limit {
-                    let _ = child.kill();
-                    break;
-                }
-            }
-            // The controller's waits end now: the guest will print nothing more.
-            drop(ctl_tx);
-            handle.map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the controller panicked")))
-            })
-        });
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = (a.join(), b.join());
-        let framed = parse_framed(&log);
-        Ok((
-            Run {
-                accel,
-                step_secs: framed
-                    .iter()
-                    .filter_map(|(k, f)| Some((k.clone(), f.secs?)))
-                    .collect(),
-                steps: framed
-                    .into_iter()
-                    .map(|(k, f)| (k, (f.text, f.rc)))
-                    .collect(),
-                elapsed: start.elapsed(),
-                log,
-                done,
-            },
-            result,
-        ))
+        Ok((child, rx, [a, b]))
     }
 
     /// An interactive guest shell on this terminal (Ctrl-A X leaves QEMU).
-    pub fn shell(&self, accel: Accel, driver: crate::rust_driver::Driver) -> Result<()> {
+    pub fn shell(&self, accel: Accel, driver: crate::cli::Driver) -> Result<()> {
         step(&format!(
             "Interactive guest shell under {} (Ctrl-A X quits QEMU)",
             accel.name()
@@ -497,6 +472,63 @@ impl ProbeMemo {
         if let Err(e) = fs::write(&self.path, v.to_string() + "\n") {
             note(&format!("cannot remember the KVM probe: {e}"));
         }
+    }
+}
+
+/// Reads the console until QEMU's output ends or `boot.limit` passes since `start` (then
+/// kills QEMU): the log, and whether the guest said it finished. Each line also goes to `ctl`
+/// (a controller), when given.
+fn read_console(
+    child: &mut Child,
+    rx: &mpsc::Receiver<String>,
+    boot: &Boot,
+    start: Instant,
+    ctl: Option<&mpsc::Sender<String>>,
+) -> (String, bool) {
+    let mut log = String::new();
+    let mut in_step = false;
+    let mut done = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                if boot.echo {
+                    show(&line, &mut in_step);
+                }
+                done |= line.starts_with("@@MYRNG DONE") || line.starts_with("@@MYRNG PROBE-OK");
+                if let Some(tx) = ctl {
+                    // A controller that has finished no longer listens: that is fine.
+                    let _ = tx.send(line.clone());
+                }
+                log.push_str(&line);
+                log.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if start.elapsed() > boot.limit {
+            let _ = child.kill();
+            break;
+        }
+    }
+    (log, done)
+}
+
+/// The run of a finished boot: its log's framed steps and their times.
+fn run_of(accel: Accel, log: String, done: bool, elapsed: Duration) -> Run {
+    let framed = parse_framed(&log);
+    Run {
+        accel,
+        step_secs: framed
+            .iter()
+            .filter_map(|(k, f)| Some((k.clone(), f.secs?)))
+            .collect(),
+        steps: framed
+            .into_iter()
+            .map(|(k, f)| (k, (f.text, f.rc)))
+            .collect(),
+        elapsed,
+        log,
+        done,
     }
 }
 

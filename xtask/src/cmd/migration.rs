@@ -4,15 +4,16 @@
 //! first one is not a command start, a DMA command was in flight at the migration and resumed
 //! on the destination.
 
+use crate::checks::{num, result_line};
 use crate::qmp::Qmp;
-use crate::reliability::{num, result_line, socket};
+use crate::util::socket;
 use crate::util::{note, out_dir, step};
 use crate::vm;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::json;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -218,21 +219,9 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
         // The planned migrations spread over the first 60 % of the guest's reading window,
         // the rest of it for the extra ones.
         let at = guest_window * 3 * i.min(migrations) / (5 * (migrations + 1));
-        while begin.elapsed() < at {
-            if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-                log.push_str(&l);
-                log.push('\n');
-            }
-        }
+        collect_until(&rx, &mut log, begin + at);
         let mut dst = start(i, &mut children)?;
-        times.push(migrate(&mut src, &stream(i), i)?.0);
-        let status = dst.execute("query-status", json!({}))?;
-        ensure!(
-            status["status"] == "running",
-            "migration {i}: the destination is {status}"
-        );
-        let _ = src.execute("quit", json!({}));
-        let _ = fs::remove_file(stream(i));
+        times.push(hand_over(&mut src, &mut dst, &stream(i), i)?);
         done += 1;
         if first_dma_event(&trace(i)).is_some_and(|e| e != "my_rng_dma_start") {
             in_flight += 1;
@@ -241,19 +230,47 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
     }
     wait_line(&rx, &mut log, "@@MYRNG DONE", guest_window + BOOT_LIMIT)?;
     drop(children);
-    let path = out_dir().join("guest-migration.log");
-    fs::write(&path, &log)?;
-    note(&format!("serial log: {}", path.display()));
-    let step = vm::parse_steps(&log)
-        .remove("migrate")
-        .unwrap_or((String::new(), -1));
     Ok(Outcome {
         want: migrations,
         done,
         times,
         in_flight,
-        step,
+        step: guest_step(&log)?,
     })
+}
+
+/// Keeps the guest's serial log; its `migrate` step.
+fn guest_step(log: &str) -> Result<(String, i32)> {
+    let path = out_dir().join("guest-migration.log");
+    fs::write(&path, log)?;
+    note(&format!("serial log: {}", path.display()));
+    Ok(vm::parse_steps(log)
+        .remove("migrate")
+        .unwrap_or((String::new(), -1)))
+}
+
+/// The guest's console lines into `log` until `until`.
+fn collect_until(rx: &mpsc::Receiver<String>, log: &mut String, until: Instant) {
+    while Instant::now() < until {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            log.push_str(l.as_str());
+            log.push('\n');
+        }
+    }
+}
+
+/// Migration `i` from `src` to `dst` over `stream`: its time (seconds) once the destination
+/// runs; the source is told to quit.
+fn hand_over(src: &mut Qmp, dst: &mut Qmp, stream: &Path, i: u32) -> Result<f64> {
+    let secs = migrate(src, stream, i)?.0;
+    let status = dst.execute("query-status", json!({}))?;
+    ensure!(
+        status["status"] == "running",
+        "migration {i}: the destination is {status}"
+    );
+    let _ = src.execute("quit", json!({}));
+    let _ = fs::remove_file(stream);
+    Ok(secs)
 }
 
 /// The guest's reading window of the by-hand migration of the Rust device, and when in it
@@ -293,7 +310,7 @@ pub struct ByHand {
 }
 
 /// One boot with one Rust device (`rust` must be the VM of two running servers, see
-/// [`crate::vfio_user::Servers::vm`]): the guest reads and verifies seeded streams from it
+/// [`crate::parts::served`]): the guest reads and verifies seeded streams from it
 /// while the host migrates it once, by hand, to a destination QEMU with the second server.
 pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
     step("Migrating a VM with the Rust device by hand (QMP migrate), as a user could");
@@ -361,7 +378,7 @@ impl ByHand {
             Err(e) => bail!(
                 "QEMU no longer completes the migration of a vfio-user device ({e}): it may \
                  now register a blocker; update vfio-user/README.md, the server's --help and \
-                 ensure_migratable in xtask/src/migration.rs"
+                 ensure_migratable in xtask/src/cmd/migration.rs"
             ),
         };
         let (t, _) = &self.step;
@@ -373,7 +390,7 @@ impl ByHand {
             divergent > 0 || errors > 0,
             "the guest's seeded stream survived the migration of the Rust device ({words} words \
              right): QEMU now carries the vfio-user device's state. Lift the refusal \
-             (ensure_migratable in xtask/src/migration.rs), correct vfio-user/README.md and the \
+             (ensure_migratable in xtask/src/cmd/migration.rs), correct vfio-user/README.md and the \
              server's --help, and make this test expect the stream to continue"
         );
         Ok(format!(

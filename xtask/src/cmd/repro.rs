@@ -12,12 +12,14 @@
 //! default) keeps the vCPU threads waiting for a core, as on the loaded host where the
 //! failures were seen. Bounded by the toggle count and the time.
 
-use crate::qemu::{self, Flavour};
-use crate::reliability::{num, result_line};
+use crate::checks::{num, result_line};
+use crate::cli::Flavour;
+use crate::qemu;
 use crate::util::{note, out_dir, step};
-use crate::{apt, guest, kernel, run, vm};
+use crate::{apt, guest, kernel, parts, vm};
 use anyhow::{bail, Result};
 use std::fs;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,16 +105,17 @@ fn detections(log: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Builds what the boot needs and runs it once; the figures.
-pub fn unplug_race(o: &Options) -> Result<Outcome> {
+/// The reproducer's VM on `o.qemu`'s QEMU, tracing the IOAPIC's accesses into the returned
+/// file; the QEMU tree too (its label).
+fn race_vm(o: &Options) -> Result<(vm::Vm, qemu::Tree, PathBuf)> {
     apt::ensure_host_packages()?;
     kernel::check_rustc()?;
     let q = qemu::build_flavour(o.qemu)?;
     // The debug kernel: it has ACPI, so both vCPUs come up (the plain guest kernel brings up
     // one, and one vCPU cannot race with itself); it is also the hot-unplug stage's kernel.
-    let k = kernel::build_variant(kernel::Variant::Debug)?;
+    let k = kernel::build_variant(crate::cli::Variant::Debug)?;
     let g = guest::build()?;
-    let mut vm = run::vm_of(&q, &k, &g, &[])?;
+    let mut vm = parts::vm_of(&q, &k, &g, &[])?;
     let trace = out_dir().join(format!("race-{}-ioapic.log", name(o.qemu)));
     let _ = fs::remove_file(&trace);
     vm.extra_args.extend([
@@ -121,6 +124,12 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
         "-D".to_string(),
         trace.display().to_string(),
     ]);
+    Ok((vm, q, trace))
+}
+
+/// Builds what the boot needs and runs it once; the figures.
+pub fn unplug_race(o: &Options) -> Result<Outcome> {
+    let (vm, q, trace) = race_vm(o)?;
     step(&format!(
         "Reproducer on {} QEMU ({}): up to {} toggles in {} s{}",
         name(o.qemu),
