@@ -121,9 +121,11 @@
 
 /*
  * hw_random pool: two halves; the core asks for at most 64 bytes at a time,
- * so one 4 KiB DMA serves 64 or more calls.
+ * so one 16 KiB DMA serves 256 or more calls (a 4 KiB read of /dev/hwrng
+ * takes 64): the command's fixed cost, an interrupt and a register read,
+ * is paid once per four such reads.
  */
-#define MY_RNG_POOL_HALF	SZ_4K
+#define MY_RNG_POOL_HALF	SZ_16K
 #define MY_RNG_POOL_HALVES	2
 #define MY_RNG_POOL_ALL		GENMASK(MY_RNG_POOL_HALVES - 1, 0)
 
@@ -162,6 +164,7 @@ static_assert(sizeof(struct my_rng_seed_read) == 16);
 static_assert(MY_RNG_BOUNCE_SIZE % sizeof(u64) == 0);
 /* A refill (one segment) fits the smallest DMA_MAX_BYTES the driver accepts. */
 static_assert(MY_RNG_STASH_MAX <= MY_RNG_BOUNCE_SIZE);
+static_assert(MY_RNG_POOL_HALF <= MY_RNG_BOUNCE_SIZE);
 static_assert(MY_RNG_STASH_MIN % sizeof(u64) == 0);
 #ifdef CONFIG_X86
 static_assert(MY_RNG_IOCTL_RAND == 0x80047101);

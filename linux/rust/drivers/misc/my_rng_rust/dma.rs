@@ -22,7 +22,10 @@ use kernel::{
 /// The coherent bounce buffer of `read()`: one single-segment command at most.
 pub(crate) const BOUNCE_SIZE: usize = 16 * 1024;
 /// hw_random's pool: two halves of host entropy.
-pub(crate) const POOL_HALF: usize = 4096;
+/// A half is one 16 KiB command (at most `BOUNCE_SIZE`, the smallest DMA_MAX_BYTES accepted):
+/// 256 of hw_random's 64-byte calls, four 4 KiB reads of /dev/hwrng per command.
+pub(crate) const POOL_HALF: usize = 16 * 1024;
+const _: () = assert!(POOL_HALF <= BOUNCE_SIZE);
 pub(crate) const POOL_HALVES: usize = 2;
 /// A command that has not ended after this long is aborted.
 const TIMEOUT_MS: u32 = 10_000;
