@@ -272,13 +272,13 @@ impl MyRng {
         };
         // DONE: every byte of the list is written. Not reading DMA_BYTES then saves a
         // register round trip per command (an exit under KVM, a socket message over vfio-user).
-        let bytes = match d.list_bytes(nsegs) {
-            Ok(n) if ret.is_ok() && status & regs::DMA_STATUS_STATE_MASK == regs::DMA_STATE_DONE => n,
-            _ => self.regs(|bar| bar.read32(regs::DMA_BYTES)).unwrap_or(0),
-        };
+        let done = ret.is_ok() && status & regs::DMA_STATUS_STATE_MASK == regs::DMA_STATE_DONE;
+        let listed = done.then(|| d.list_bytes(nsegs).ok()).flatten();
+        let bytes =
+            listed.unwrap_or_else(|| self.regs(|bar| bar.read32(regs::DMA_BYTES)).unwrap_or(0));
         if ret == Err(ETIMEDOUT) {
             pr_err!("DMA command {cmd:#x} timed out after {bytes} bytes\n");
-        } else if ret.is_ok() && status & regs::DMA_STATUS_STATE_MASK != regs::DMA_STATE_DONE {
+        } else if ret.is_ok() && !done {
             pr_err!("DMA command {cmd:#x} failed: status {status:#x}\n");
             ret = Err(EIO);
         }
