@@ -9,6 +9,8 @@
 
 mod suite;
 
+use my_rng_protocol::e2e;
+
 pub(crate) use my_rng_e2e::util;
 
 use std::io::Write;
@@ -121,9 +123,13 @@ fn main() -> ExitCode {
     run_all(&selected, &ctx, &args, &mut tally);
     reset_devices(&ctx);
     if tally.skipped > 0 {
-        println!("{} not applicable (not counted)", tally.skipped);
+        println!("{}", e2e::not_applicable(tally.skipped));
     }
-    println!("{} passed, {} failed", tally.passed, tally.failed);
+    let summary = e2e::Summary {
+        passed: tally.passed,
+        failed: tally.failed,
+    };
+    println!("{summary}");
     let _ = std::io::stdout().flush();
     // exit() rather than returning: a test that timed out may have left a thread stuck in
     // a syscall, and the process must still end.
@@ -133,9 +139,9 @@ fn main() -> ExitCode {
 /// Counts of a run; [`Tally::record`] prints each test's line.
 #[derive(Debug, Default)]
 struct Tally {
-    passed: u32,
-    failed: u32,
-    skipped: u32,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
 }
 
 impl Tally {
@@ -143,11 +149,11 @@ impl Tally {
         match r {
             Ok(()) => {
                 self.passed += 1;
-                println!("ok - {name}");
+                println!("{}{name}", e2e::OK);
             }
             Err(reason) => {
                 self.failed += 1;
-                println!("not ok - {name}: {}", one_line(&reason));
+                println!("{}{name}: {}", e2e::NOT_OK, one_line(&reason));
             }
         }
         let _ = std::io::stdout().flush();
@@ -155,7 +161,7 @@ impl Tally {
 
     fn skip(&mut self, name: &str, why: &str) {
         self.skipped += 1;
-        println!("skip - {name}: {}", one_line(why));
+        println!("{}{name}: {}", e2e::SKIP, one_line(why));
     }
 }
 

@@ -3,6 +3,8 @@
 
 use crate::cli::Driver;
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_protocol::e2e;
+use my_rng_protocol::record::{Record, RESULT};
 use my_rng_spec::{vectors, Algorithm};
 use std::collections::BTreeMap;
 
@@ -158,27 +160,16 @@ pub fn rngtest(text: &str, max_failures: u64) -> Result<String> {
 
 /// The in-guest e2e program's verdict: its closing `N passed, M failed` line.
 pub fn e2e(text: &str, rc: i32) -> Result<(String, usize, usize)> {
-    let last = text
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let l = l.trim();
-            let (p, f) = l.split_once(" passed, ")?;
-            let f = f.strip_suffix(" failed")?;
-            Some((p.parse::<usize>().ok()?, f.parse::<usize>().ok()?))
-        })
+    let last = e2e::Summary::find_last(text)
         .context("the e2e program printed no `N passed, M failed` line")?;
-    for l in text.lines().filter(|l| l.starts_with("not ok")) {
+    for l in text.lines().filter(|l| l.starts_with(e2e::NOT_OK)) {
         eprintln!("    guest: {l}");
     }
-    if last.1 != 0 || rc != 0 || last.0 == 0 {
-        bail!(
-            "guest e2e: {} passed, {} failed (exit {rc})",
-            last.0,
-            last.1
-        );
+    if last.failed != 0 || rc != 0 || last.passed == 0 {
+        bail!("guest e2e: {last} (exit {rc})");
     }
-    Ok((format!("{} in-guest tests passed", last.0), last.0, last.1))
+    let what = format!("{} in-guest tests passed", last.passed);
+    Ok((what, last.passed, last.failed))
 }
 
 /// No kernel warning, bug or oops anywhere in the boot.
@@ -250,19 +241,9 @@ pub fn check_bound(text: &str, driver: Driver, devices: usize) -> Result<String>
     ))
 }
 
-/// The `key=value` pairs of the `@@RESULT <mode>` line in `text`.
-pub fn result_line(text: &str, mode: &str) -> Result<BTreeMap<String, String>> {
-    let prefix = format!("@@RESULT {mode} ");
-    let line = text
-        .lines()
-        .rev()
-        .find_map(|l| l.find(&prefix).map(|i| &l[i + prefix.len()..]))
-        .with_context(|| format!("no `@@RESULT {mode}` line"))?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+/// The `key=value` pairs of the last `@@RESULT <kind>` record in `text`.
+pub fn result_line(text: &str, kind: &str) -> Result<BTreeMap<String, String>> {
+    Record::find_last(text, kind).with_context(|| format!("no `{RESULT} {kind}` line"))
 }
 
 /// A number from a result line.

@@ -1,9 +1,10 @@
 //! Boots the built QEMU with the guest kernel and initramfs, headless and always under a timeout,
-//! and picks the framed results ("@@MYRNG BEGIN/END") out of the serial console.
+//! and picks the framed results (the protocol crate's BEGIN/END markers) out of the serial console.
 
 use crate::qemu::FIRMWARE_DIRS;
 use crate::util::{cache_dir, note, out_dir, step};
 use anyhow::{bail, Context, Result};
+use my_rng_protocol::{marker, Marker, Mode};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -67,7 +68,7 @@ impl Accel {
 /// One boot's options: what the guest's /init does (MYRNG_MODE), its time limit, and what this
 /// boot adds to the VM's usual command line.
 pub struct Boot {
-    pub mode: String,
+    pub mode: Mode,
     pub limit: Duration,
     /// Show the framed steps live.
     pub echo: bool,
@@ -90,10 +91,10 @@ pub struct Boot {
 }
 
 impl Boot {
-    pub fn new(mode: &str, limit: Duration) -> Boot {
+    pub fn new(mode: Mode, limit: Duration) -> Boot {
         Boot {
-            mode: mode.into(),
-            log: mode.into(),
+            mode,
+            log: mode.as_str().into(),
             limit,
             echo: false,
             devices: Vec::new(),
@@ -223,7 +224,7 @@ impl Vm {
         for d in FIRMWARE_DIRS {
             c.args(["-L", d]);
         }
-        let mut cmdline = format!("console=ttyS0 loglevel=4 panic=-1 MYRNG_MODE={}", boot.mode);
+        let mut cmdline = format!("console=ttyS0 loglevel=4 panic=-1 {}", boot.mode.cmdline());
         for w in boot.driver.cmdline().iter().chain(&boot.append) {
             cmdline.push(' ');
             cmdline.push_str(w);
@@ -279,9 +280,9 @@ impl Vm {
             }
         }
         step("Probing KVM (15 s limit)");
-        let boot = Boot::new("probe", Duration::from_secs(15));
+        let boot = Boot::new(Mode::Probe, Duration::from_secs(15));
         let accel = match self.boot_with(Accel::Kvm, &boot, None).map(|(r, _)| r) {
-            Ok(r) if r.log.contains("@@MYRNG PROBE-OK") => {
+            Ok(r) if r.log.contains(marker::PROBE_OK) => {
                 note("KVM works");
                 Accel::Kvm
             }
@@ -420,7 +421,7 @@ impl Vm {
             "Interactive guest shell under {} (Ctrl-A X quits QEMU)",
             accel.name()
         ));
-        let boot = Boot::new("shell", Duration::MAX).driver(driver);
+        let boot = Boot::new(Mode::Shell, Duration::MAX).driver(driver);
         let status = self.command(accel, &boot).status()?;
         if !status.success() {
             bail!("QEMU exited with {status}");
@@ -494,7 +495,7 @@ fn read_console(
                 if boot.echo {
                     show(&line, &mut in_step);
                 }
-                done |= line.starts_with("@@MYRNG DONE") || line.starts_with("@@MYRNG PROBE-OK");
+                done |= line.starts_with(marker::DONE) || line.starts_with(marker::PROBE_OK);
                 if let Some(tx) = ctl {
                     // A controller that has finished no longer listens: that is fine.
                     let _ = tx.send(line.clone());
@@ -515,7 +516,7 @@ fn read_console(
 
 /// The run of a finished boot: its log's framed steps and their times.
 fn run_of(accel: Accel, log: String, done: bool, elapsed: Duration) -> Run {
-    let framed = parse_framed(&log);
+    let framed = marker::frames(&log);
     Run {
         accel,
         step_secs: framed
@@ -544,26 +545,19 @@ fn pump(r: impl std::io::Read, tx: mpsc::Sender<String>) {
     }
 }
 
-/// A marker can share its line with firmware output (SeaBIOS clears the screen with escape
-/// sequences and no newline): start the line at the marker.
-fn marker(line: &str) -> &str {
-    match line.find("@@MYRNG ") {
-        Some(i) => &line[i..],
-        None => line,
-    }
-}
-
 /// Live view for a person: the framed steps' output, with a title per step.
 fn show(line: &str, in_step: &mut bool) {
-    let line = marker(line);
     let mut out = std::io::stdout().lock();
-    if let Some(name) = line.strip_prefix("@@MYRNG BEGIN ") {
-        let _ = writeln!(out, "\n--- guest: {name} ---");
-        *in_step = true;
-    } else if line.starts_with("@@MYRNG END ") {
-        *in_step = false;
-    } else if *in_step {
-        let _ = writeln!(out, "{line}");
+    match Marker::parse(line) {
+        Some(Marker::Begin(name)) => {
+            let _ = writeln!(out, "\n--- guest: {name} ---");
+            *in_step = true;
+        }
+        Some(Marker::End { .. }) => *in_step = false,
+        _ if *in_step => {
+            let _ = writeln!(out, "{}", marker::start(line));
+        }
+        _ => {}
     }
 }
 
@@ -571,47 +565,10 @@ fn show(line: &str, in_step: &mut bool) {
 /// the console in the middle of a step stay in that step's text; checks match whole lines, so
 /// they cannot fake a pass.
 pub fn parse_steps(log: &str) -> BTreeMap<String, (String, i32)> {
-    parse_framed(log)
+    marker::frames(log)
         .into_iter()
         .map(|(k, f)| (k, (f.text, f.rc)))
         .collect()
-}
-
-/// One framed step of the serial log.
-struct Framed {
-    text: String,
-    rc: i32,
-    /// From the END marker's `secs=` (the guest's /proc/uptime, 0.01 s).
-    secs: Option<f64>,
-}
-
-/// The steps of the serial log. An END marker is `@@MYRNG END <name> secs=<s> rc=<rc>`; `rc=`
-/// stays last, and a marker without `secs=` (an older /init) still parses.
-fn parse_framed(log: &str) -> BTreeMap<String, Framed> {
-    let mut steps = BTreeMap::new();
-    let mut cur: Option<(String, String)> = None;
-    for line in log.lines() {
-        let line = marker(line);
-        if let Some(name) = line.strip_prefix("@@MYRNG BEGIN ") {
-            cur = Some((name.trim().to_string(), String::new()));
-        } else if let Some(rest) = line.strip_prefix("@@MYRNG END ") {
-            if let Some((name, text)) = cur.take() {
-                let rc = rest
-                    .rsplit("rc=")
-                    .next()
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(-1);
-                let secs = rest
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("secs=")?.parse().ok());
-                steps.insert(name, Framed { text, rc, secs });
-            }
-        } else if let Some((_, text)) = cur.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    steps
 }
 
 #[cfg(test)]
@@ -633,7 +590,7 @@ mod tests {
         let log = "@@MYRNG BEGIN e2e\nok\n@@MYRNG END e2e secs=38.07 rc=0\n\
                    @@MYRNG BEGIN pci\n@@MYRNG END pci rc=0\n\
                    @@MYRNG BEGIN bad\n@@MYRNG END bad secs=1.50 rc=2\n";
-        let f = parse_framed(log);
+        let f = marker::frames(log);
         assert_eq!(f["e2e"].secs, Some(38.07));
         assert_eq!(f["pci"].secs, None, "an END marker without a time");
         assert_eq!((f["bad"].rc, f["bad"].secs), (2, Some(1.5)));

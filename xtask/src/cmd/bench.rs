@@ -13,8 +13,9 @@ use crate::util::{note, out_dir, repo_root, step};
 use crate::vfio_user::{self, BENCH_ADDR};
 use crate::{checks, parts, vm};
 use anyhow::{ensure, Context, Result};
+use my_rng_protocol::{param, step, BenchReport, BenchRow, Mode};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use std::time::Duration;
 /// The reference row every other is compared to: the seed's path, one RAND ioctl per 4 bytes.
 const SEED_ROW: &str = "ioctl-rand";
 /// The framed step of the guest's /init that prints the JSON.
-const STEP: &str = "bench";
+const STEP: &str = step::BENCH;
 /// The font of the chart's text (Debian's fonts-dejavu-core, a host package).
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -69,50 +70,14 @@ const REGISTER_ROWS: &[&str] = &["ioctl-rand-mmio", "ioctl-rand64-mmio", "read-m
 const STASH_ROWS: &[&str] = &["ioctl-rand", "ioctl-rand64", "ioctl-seed-read"];
 
 /// One row as `my-rng bench --json` reports it.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-pub struct Row {
-    pub id: String,
-    pub label: String,
-    pub bytes_per_call: u64,
-    #[serde(default)]
-    pub bytes: u64,
-    #[serde(default)]
-    pub seconds: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The row did not run: the driver lacks an optional attribute it needs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-}
-
-impl Row {
-    /// Throughput in MB/s (10^6 bytes), if the row measured anything.
-    pub fn mb_per_s(&self) -> Option<f64> {
-        (self.bytes > 0 && self.seconds > 0.0).then(|| self.bytes as f64 / self.seconds / 1e6)
-    }
-
-    /// Calls per second, if the row measured anything.
-    pub fn calls_per_s(&self) -> Option<f64> {
-        let calls = self.bytes as f64 / self.bytes_per_call.max(1) as f64;
-        self.mb_per_s().map(|_| calls / self.seconds)
-    }
-
-    fn is_host(&self) -> bool {
-        self.id.starts_with("host-")
-    }
-}
+pub type Row = BenchRow;
 
 /// The guest's report.
-#[derive(Deserialize, Debug)]
-pub struct Report {
-    pub rows: Vec<Row>,
-    #[serde(default)]
-    pub kernel: Value,
-    #[serde(default)]
-    pub hwrng_available: Value,
-    /// The PCI address of the device measured.
-    #[serde(default)]
-    pub pci: Value,
+pub type Report = BenchReport;
+
+/// The host's own rows (`host-…`): measured by xtask, not in the guest.
+fn is_host(row: &Row) -> bool {
+    row.id.starts_with("host-")
 }
 
 /// Picks the JSON object out of the step's output: kernel console lines (`[  1.234] ...`) may
@@ -160,7 +125,7 @@ pub fn rate(rows: &[Row]) -> Vec<Rated> {
     rows.iter()
         .map(|r| {
             // The host's rows measure a socket, not a source of bytes.
-            let v = r.mb_per_s().filter(|_| !r.is_host());
+            let v = r.mb_per_s().filter(|_| !is_host(r));
             let zero = rows
                 .iter()
                 .find(|z| z.id.starts_with("zero-") && z.bytes_per_call == r.bytes_per_call)
@@ -816,7 +781,7 @@ fn draw_bars<'a, 'b: 'a>(
         let note = match (b.rated.x_seed, b.rated.calls_per_s) {
             (Some(x), _) => format!("{} MB/s  ({}× seed)", num(v), num(x)),
             // The host's rows: what they measure is time per round trip.
-            (None, Some(c)) if b.rated.row.is_host() => format!("{} µs per call", num(1e6 / c)),
+            (None, Some(c)) if is_host(&b.rated.row) => format!("{} µs per call", num(1e6 / c)),
             (None, _) => format!("{} MB/s", num(v)),
         };
         chart.draw_series(std::iter::once(Text::new(
@@ -966,8 +931,7 @@ pub fn write_files(dir: &Path, setup: &Setup, report: &Report) -> Result<Outcome
 fn pci_of(report: &Report, step: &str) -> Result<String> {
     report
         .pci
-        .as_str()
-        .map(str::to_string)
+        .clone()
         .with_context(|| format!("the guest's {step} step does not say which device it measured"))
 }
 
@@ -982,18 +946,19 @@ pub fn boot(vm: &vm::Vm, accel: vm::Accel, smoke: bool) -> Result<(Report, Setup
         ..vm.clone()
     };
     let vm = crate::parts::beside(&servers, &base, crate::vfio_user::BENCH_SLOT);
-    let twin = format!("MYRNG_BENCH_TWIN={}", crate::vfio_user::BENCH_ADDR);
-    let rows = format!("MYRNG_BENCH_ROWS={}", TWIN_ROWS.join(","));
-    let append = ["MYRNG_BENCH_RUST_DRIVER=1", twin.as_str(), rows.as_str()];
-    let (mut report, setup, run) = boot_run(&vm, accel, smoke, "bench", &append)?;
+    let twin = param::word(param::BENCH_TWIN, crate::vfio_user::BENCH_ADDR);
+    let rows = param::word(param::BENCH_ROWS, TWIN_ROWS.join(","));
+    let rust_driver = param::word(param::BENCH_RUST_DRIVER, 1);
+    let append = [rust_driver.as_str(), twin.as_str(), rows.as_str()];
+    let (mut report, setup, run) = boot_run(&vm, accel, smoke, Mode::Bench.as_str(), &append)?;
     let c = pci_of(&report, STEP)?;
     ensure!(
         c != crate::vfio_user::BENCH_ADDR,
         "the main bench step measured the Rust device ({c}), not the C device"
     );
     let drv = pci_of(
-        &step_report(&run, "bench-rust-driver")?,
-        "bench-rust-driver",
+        &step_report(&run, step::BENCH_RUST_DRIVER)?,
+        step::BENCH_RUST_DRIVER,
     )?;
     ensure!(
         drv == c,
@@ -1030,24 +995,23 @@ fn boot_run(
     log: &str,
     append: &[&str],
 ) -> Result<(Report, Setup, vm::Run)> {
-    let mut b = vm::Boot::new("bench", Duration::from_secs(if smoke { 600 } else { 1800 }))
-        .device("virtio-rng-pci")
-        .log_name(log);
+    let mut b = vm::Boot::new(
+        Mode::Bench,
+        Duration::from_secs(if smoke { 600 } else { 1800 }),
+    )
+    .device("virtio-rng-pci")
+    .log_name(log);
     for w in append {
         b = b.append(w);
     }
     if smoke {
         b = b
-            .append("MYRNG_BENCH=smoke")
+            .append(&param::word(param::BENCH, "smoke"))
             .log_name(&format!("{log}-smoke"));
     }
     let run = vm.boot(accel, &b)?;
     let report = step_report(&run, STEP)?;
-    let kernel = report
-        .kernel
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| report.kernel.to_string());
+    let kernel = report.kernel.clone();
     let setup = Setup {
         date: crate::util::today(),
         accelerator: run.accel.short().into(),
@@ -1123,12 +1087,12 @@ const DMA_ROW_BYTES: u64 = 4096;
 /// The Rust device's rows for `cargo xtask bench`, from the bench boot's step that ran the
 /// device's rows on it (`bench::boot`), as `rust-<id>`.
 pub fn rust_device_rows(run: &vm::Run) -> Result<Vec<Row>> {
-    const STEP: &str = "bench-rust-device";
+    const STEP: &str = step::BENCH_RUST_DEVICE;
     let report = step_report(run, STEP)?;
     ensure!(
-        report.pci.as_str() == Some(BENCH_ADDR),
+        report.pci.as_deref() == Some(BENCH_ADDR),
         "the guest's {STEP} step measured {}, not the Rust device at {BENCH_ADDR}",
-        report.pci
+        report.pci.as_deref().unwrap_or("null")
     );
     let rows: Vec<Row> = report
         .rows
@@ -1156,13 +1120,13 @@ pub fn rust_device_rows(run: &vm::Run) -> Result<Vec<Row>> {
 pub fn rust_driver_rows(run: &vm::Run, devices: usize) -> Result<Vec<Row>> {
     // The device's rows, the same as the C driver's and the Rust device's (bench.rs).
     const ROWS: &[&str] = TWIN_ROWS;
-    let (t, rc) = run.step("rust-driver");
+    let (t, rc) = run.step(step::RUST_DRIVER);
     ensure!(
         rc == 0,
         "moving the device to my_rng_rust.ko failed (exit {rc}): {t}"
     );
     checks::check_bound(&t, crate::cli::Driver::Rust, devices)?;
-    let rows: Vec<Row> = step_report(run, "bench-rust-driver")?
+    let rows: Vec<Row> = step_report(run, step::BENCH_RUST_DRIVER)?
         .rows
         .into_iter()
         .filter(|r| ROWS.contains(&r.id.as_str()))
@@ -1287,7 +1251,7 @@ mod tests {
         let r = parse_report(SAMPLE).unwrap();
         assert_eq!(r.rows.len(), 9);
         assert_eq!(r.kernel, "7.3.4");
-        assert_eq!(r.pci, "0000:00:03.0");
+        assert_eq!(r.pci.as_deref(), Some("0000:00:03.0"));
         assert_eq!(
             r.rows[6].error.as_deref(),
             Some("no virtio source in rng_available")

@@ -10,6 +10,7 @@ use crate::util::socket;
 use crate::util::{note, out_dir, step};
 use crate::vm;
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_protocol::{marker, param, record, step, Mode};
 use serde_json::json;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -130,10 +131,10 @@ impl Start<'_> {
     fn spawn(&self, name: &str, tx: &mpsc::Sender<String>, children: &mut Children) -> Result<Qmp> {
         let qmp = socket(&format!("qmp-{name}"));
         let _ = fs::remove_file(&qmp);
-        let b = vm::Boot::new("migrate", BOOT_LIMIT)
+        let b = vm::Boot::new(Mode::Migrate, BOOT_LIMIT)
             .memory(self.memory)
             .qmp(&qmp)
-            .append(&format!("MYRNG_SECONDS={}", self.guest_seconds));
+            .append(&param::word(param::SECONDS, self.guest_seconds));
         let mut cmd = self.vm.command(self.accel, &b);
         if let Some(t) = &self.trace {
             let _ = fs::remove_file(t);
@@ -202,7 +203,7 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
     };
     let mut log = String::new();
     let mut src = start(0, &mut children)?;
-    wait_line(&rx, &mut log, "@@MIG ready", BOOT_LIMIT)?;
+    wait_line(&rx, &mut log, marker::MIG_READY, BOOT_LIMIT)?;
     let mut times = Vec::new();
     let mut done = 0;
     let mut in_flight = 0;
@@ -228,7 +229,7 @@ pub fn run(vm: &vm::Vm, accel: vm::Accel, migrations: u32) -> Result<Outcome> {
         }
         src = dst;
     }
-    wait_line(&rx, &mut log, "@@MYRNG DONE", guest_window + BOOT_LIMIT)?;
+    wait_line(&rx, &mut log, marker::DONE, guest_window + BOOT_LIMIT)?;
     drop(children);
     Ok(Outcome {
         want: migrations,
@@ -245,7 +246,7 @@ fn guest_step(log: &str) -> Result<(String, i32)> {
     fs::write(&path, log)?;
     note(&format!("serial log: {}", path.display()));
     Ok(vm::parse_steps(log)
-        .remove("migrate")
+        .remove(step::MIGRATE)
         .unwrap_or((String::new(), -1)))
 }
 
@@ -335,7 +336,7 @@ pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
     let mut src = start(&src_vm, None)
         .spawn("rust-src", &tx, &mut children)
         .with_context(|| format!("the source QEMU: {}", said(&rx)))?;
-    wait_line(&rx, &mut log, "@@MIG ready", BOOT_LIMIT)?;
+    wait_line(&rx, &mut log, marker::MIG_READY, BOOT_LIMIT)?;
     let begin = Instant::now();
     while begin.elapsed() < BY_HAND_AT {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
@@ -354,7 +355,7 @@ pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
     }
     let _ = fs::remove_file(&stream);
     let window = Duration::from_secs(BY_HAND_SECONDS);
-    let end = wait_line(&rx, &mut log, "@@MYRNG DONE", window + BOOT_LIMIT);
+    let end = wait_line(&rx, &mut log, marker::DONE, window + BOOT_LIMIT);
     drop(children);
     let path = out_dir().join("guest-migration-rust.log");
     fs::write(&path, &log)?;
@@ -363,7 +364,7 @@ pub fn rust_device_by_hand(rust: &vm::Vm, accel: vm::Accel) -> Result<ByHand> {
         end?;
     }
     let step = vm::parse_steps(&log)
-        .remove("migrate")
+        .remove(step::MIGRATE)
         .unwrap_or((String::new(), -1));
     Ok(ByHand { status, step })
 }
@@ -382,7 +383,7 @@ impl ByHand {
             ),
         };
         let (t, _) = &self.step;
-        let r = result_line(t, "migrate")?;
+        let r = result_line(t, record::MIGRATE)?;
         let (words, divergent, errors) =
             (num(&r, "words")?, num(&r, "divergent")?, num(&r, "errors")?);
         ensure!(words > 0, "the guest verified no word: {}", t.trim());
@@ -430,7 +431,7 @@ impl Outcome {
     /// What the guest verified across the migrations.
     pub fn stream(&self) -> Result<String> {
         let (t, rc) = &self.step;
-        let r = result_line(t, "migrate")?;
+        let r = result_line(t, record::MIGRATE)?;
         let (words, divergent, errors) =
             (num(&r, "words")?, num(&r, "divergent")?, num(&r, "errors")?);
         ensure!(

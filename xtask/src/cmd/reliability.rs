@@ -9,6 +9,7 @@ use crate::util::socket;
 use crate::vm::{self, Control};
 use crate::{guest, kernel};
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_protocol::{marker, param, record, step, Mode};
 use serde_json::json;
 use std::time::Duration;
 
@@ -101,7 +102,7 @@ pub fn kernel_reports(log: &str) -> Vec<String> {
 
 /// Fails if the guest's dmesg step or the console show a kernel report.
 pub fn check_reports(run: &vm::Run) -> Result<String> {
-    let (dmesg, rc) = run.step("dmesg");
+    let (dmesg, rc) = run.step(step::DMESG);
     ensure!(
         rc == 0 && !dmesg.is_empty(),
         "no kernel log from the guest (dmesg exit {rc})"
@@ -135,25 +136,25 @@ pub fn stress_boot(
     scale: Scale,
 ) -> Result<StressRun> {
     let secs = stress_secs(scale);
-    let b = vm::Boot::new("stress", Duration::from_secs(2 * secs + 600))
+    let b = vm::Boot::new(Mode::Stress, Duration::from_secs(2 * secs + 600))
         .driver(driver)
         .log_name(&format!("stress-{}", driver.short()))
-        .append(&format!("MYRNG_OPS={}", scale.stress_ops))
-        .append(&format!("MYRNG_CALLS={}", scale.fuzz_calls))
-        .append(&format!("MYRNG_SECONDS={secs}"));
+        .append(&param::word(param::OPS, scale.stress_ops))
+        .append(&param::word(param::CALLS, scale.fuzz_calls))
+        .append(&param::word(param::SECONDS, secs));
     let run = vm.boot(accel, &b)?;
     Ok(StressRun { run })
 }
 
 impl StressRun {
     pub fn bound(&self, driver: Driver) -> Result<String> {
-        checks::check_bound(&self.run.step("bound").0, driver, crate::parts::DEVICES)
+        checks::check_bound(&self.run.step(step::BOUND).0, driver, crate::parts::DEVICES)
     }
 
     /// The 8 workers' figures; all operations done, no failure.
     pub fn stress(&self) -> Result<String> {
-        let (t, rc) = self.run.step("stress");
-        let r = result_line(&t, "stress")?;
+        let (t, rc) = self.run.step(step::STRESS);
+        let r = result_line(&t, record::STRESS)?;
         let (ops, want, failures) = (num(&r, "ops")?, num(&r, "want_ops")?, num(&r, "failures")?);
         let shown: Vec<&str> = t.lines().filter(|l| l.contains("FAIL ")).take(3).collect();
         ensure!(
@@ -182,8 +183,8 @@ impl StressRun {
 
     /// The fuzzer's figures; every call made, every invariant held.
     pub fn fuzz(&self) -> Result<String> {
-        let (t, rc) = self.run.step("fuzz");
-        let r = result_line(&t, "fuzz")?;
+        let (t, rc) = self.run.step(step::FUZZ);
+        let r = result_line(&t, record::FUZZ)?;
         let (calls, want, failures) = (
             num(&r, "calls")?,
             num(&r, "want_calls")?,
@@ -224,13 +225,13 @@ pub fn hotplug_boot(
     let sock = socket(&format!("hotplug-{}", driver.short()));
     let _ = std::fs::remove_file(&sock);
     let guest_secs = 120 + HOTPLUG_CYCLE_SECS * u64::from(cycles);
-    let b = vm::Boot::new("hotplug", Duration::from_secs(guest_secs + 300))
+    let b = vm::Boot::new(Mode::Hotplug, Duration::from_secs(guest_secs + 300))
         .driver(driver)
         .log_name(&format!("hotplug-{}", driver.short()))
         .qmp(&sock)
         .device_ids()
-        .append(&format!("MYRNG_CYCLES={cycles}"))
-        .append(&format!("MYRNG_SECONDS={guest_secs}"));
+        .append(&param::word(param::CYCLES, cycles))
+        .append(&param::word(param::SECONDS, guest_secs));
     let control: vm::Controller<'_> = Box::new(move |c: &mut Control| cycle(c, cycles));
     let r = vm.boot_controlled(accel, &b, control);
     let _ = std::fs::remove_file(&sock);
@@ -243,7 +244,7 @@ fn cycle(c: &mut Control, cycles: u32) -> Result<String> {
     let mut q = c.qmp()?;
     let wait = Duration::from_secs(120);
     for n in 1..=cycles {
-        c.wait_line(&format!("@@HP up {n} "), wait)?;
+        c.wait_line(&marker::hp_up_start(n), wait)?;
         q.execute("device_del", json!({ "id": "rng1" }))?;
         loop {
             let ev = q.wait_event("DEVICE_DELETED", wait)?;
@@ -251,20 +252,20 @@ fn cycle(c: &mut Control, cycles: u32) -> Result<String> {
                 break;
             }
         }
-        c.wait_line(&format!("@@HP down {n}"), wait)?;
+        c.wait_line(&marker::hp_down(n), wait)?;
         q.execute(
             "device_add",
             json!({ "driver": "my_rng", "id": "rng1", "addr": "0x4" }),
         )?;
     }
-    c.wait_line(&format!("@@HP up {} ", cycles + 1), wait)?;
+    c.wait_line(&marker::hp_up_start(cycles + 1), wait)?;
     Ok(format!("{cycles} device_del/device_add cycles over QMP"))
 }
 
 /// The hot-unplug boot's checks on what the guest reported.
 pub fn hotplug_result(run: &vm::Run, cycles: u32) -> Result<String> {
-    let (t, rc) = run.step("hotplug");
-    let r = result_line(&t, "hotplug")?;
+    let (t, rc) = run.step(step::HOTPLUG);
+    let r = result_line(&t, record::HOTPLUG)?;
     let done = num(&r, "cycles")?;
     // The first failures of the stable device, then the end of the step's output.
     let mut shown: Vec<&str> = t
@@ -278,7 +279,7 @@ pub fn hotplug_result(run: &vm::Run, cycles: u32) -> Result<String> {
         "exit {rc}: {done} of {cycles} cycles; {}",
         shown.join(" | ")
     );
-    let (selftests, _) = run.step("selftests");
+    let (selftests, _) = run.step(step::SELFTESTS);
     let passed: u64 = selftests.trim().parse().unwrap_or(0);
     // Both devices at boot, then one per plug.
     let want = u64::from(cycles) + 2;

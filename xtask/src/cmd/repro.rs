@@ -18,6 +18,7 @@ use crate::qemu;
 use crate::util::{note, out_dir, step};
 use crate::{apt, guest, kernel, parts, vm};
 use anyhow::{bail, Result};
+use my_rng_protocol::{param, record, step, Mode};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,17 +142,17 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
             n => format!(", {n} host thread(s) kept busy"),
         }
     ));
-    let b = vm::Boot::new("race", Duration::from_secs(o.time + 300))
+    let b = vm::Boot::new(Mode::Race, Duration::from_secs(o.time + 300))
         .log_name(&format!("race-{}", name(o.qemu)))
-        .append(&format!("MYRNG_TOGGLES={}", o.toggles))
-        .append(&format!("MYRNG_SECONDS={}", o.time))
-        .append(&format!("MYRNG_GAP={}", o.gap));
+        .append(&param::word(param::TOGGLES, o.toggles))
+        .append(&param::word(param::SECONDS, o.time))
+        .append(&param::word(param::GAP, o.gap));
     let busy = Busy::start(o.busy);
     // The race is TCG's: no KVM probe.
     let r = vm.boot(vm::Accel::Tcg, &b);
     drop(busy);
     let r = r?;
-    let (text, rc) = r.step("race");
+    let (text, rc) = r.step(step::RACE);
     for l in text
         .lines()
         .filter(|l| l.starts_with("race: batch"))
@@ -159,7 +160,7 @@ pub fn unplug_race(o: &Options) -> Result<Outcome> {
     {
         note(l);
     }
-    let res = result_line(&text, "race")?;
+    let res = result_line(&text, record::RACE)?;
     if rc != 0 {
         bail!("the guest's race step failed (exit {rc}): {}", text.trim());
     }

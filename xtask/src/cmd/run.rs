@@ -4,6 +4,7 @@ use crate::cli::{DeviceKind, Driver};
 use crate::vfio_user;
 use crate::{checks, parts, vm};
 use anyhow::{bail, Result};
+use my_rng_protocol::{step, Mode};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub fn main_job(
     let (vm, servers, accel) = prepare(extra, tcg, device, variant)?;
     let run = vm.boot(
         accel,
-        &vm::Boot::new("run", Duration::from_secs(300))
+        &vm::Boot::new(Mode::Run, Duration::from_secs(300))
             .echo()
             .driver(driver),
     )?;
@@ -47,20 +48,20 @@ pub fn main_job(
         }
     };
     let get = |k: &str| run.step(k);
-    report("pci", checks::pci(&get("pci").0, parts::DEVICES));
+    report("pci", checks::pci(&get(step::PCI).0, parts::DEVICES));
     report(
         "bound driver",
-        checks::check_bound(&get("bound").0, driver, parts::DEVICES),
+        checks::check_bound(&get(step::BOUND).0, driver, parts::DEVICES),
     );
     report(
         "driver self-test",
-        checks::selftest(&get("selftest").0, parts::DEVICES),
+        checks::selftest(&get(step::SELFTEST).0, parts::DEVICES),
     );
-    let (t, rc) = get("rawmmio");
+    let (t, rc) = get(step::RAWMMIO);
     report("raw MMIO (devmem)", checks::raw_mmio(&t, rc));
-    let (t, rc) = get("my-app");
+    let (t, rc) = get(step::MY_APP);
     report("seed app", checks::app_output(&t, rc, 0));
-    let (t, rc) = get("demo");
+    let (t, rc) = get(step::DEMO);
     report("my-rng demo", checks::app_output(&t, rc, 0));
     if let Some(s) = servers {
         report("Rust device servers", s.stop());

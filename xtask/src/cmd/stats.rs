@@ -17,6 +17,7 @@
 use crate::util::{note, out_dir, repo_root, run, step};
 use crate::{apt, guest, vm};
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_protocol::{param, step, Mode};
 use my_rng_spec::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -567,22 +568,22 @@ fn guest_runs(o: &Options, dir: &Path, version: &str, producer: &Path) -> Result
     let accel = if o.tcg { vm::Accel::Tcg } else { vm.probe() };
     let algs: Vec<&str> = GUEST_ALGS.iter().map(|a| a.name()).collect();
     let limit = Duration::from_secs(if o.quick { 600 } else { 1800 });
-    let boot = vm::Boot::new("stats", limit)
+    let boot = vm::Boot::new(Mode::Stats, limit)
         .echo()
-        .append(&format!("MYRNG_STATS_ALGS={}", algs.join(",")))
-        .append(&format!(
-            "MYRNG_STATS_TESTS={}",
+        .append(&param::word(param::STATS_ALGS, algs.join(",")))
+        .append(&param::word(
+            param::STATS_TESTS,
             tests
                 .iter()
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(","),
         ))
-        .append(&format!("MYRNG_STATS_SEED={SEED}"))
+        .append(&param::word(param::STATS_SEED, SEED))
         .log_name(if o.quick { "stats-quick" } else { "stats" });
     let date = crate::util::today();
     let run = vm.boot(accel, &boot)?;
-    let kernel = run.step("uname").0.trim().to_string();
+    let kernel = run.step(step::UNAME).0.trim().to_string();
     let environment = format!(
         "guest under {}, QEMU {}, Linux {kernel}, C driver, dieharder {version} (Debian's, \
          packed into the initramfs)",
@@ -622,16 +623,18 @@ fn guest_record(
     tests: &'static [u32],
     made: &Made<'_>,
 ) -> Result<(Record, String)> {
-    let (text, rc) = run.step(&format!("stats-{alg}"));
+    let (text, rc) = run.step(&step::stats(alg));
     ensure!(
         rc == 0,
-        "the guest's stats-{alg} step exited {rc}:\n{}",
+        "the guest's {} step exited {rc}:\n{}",
+        step::stats(alg),
         text.trim()
     );
     let rows = parse(&text);
     ensure!(
         rows.len() >= tests.len(),
-        "the guest's stats-{alg} step printed {} result(s) for {} test(s):\n{}",
+        "the guest's {} step printed {} result(s) for {} test(s):\n{}",
+        step::stats(alg),
         rows.len(),
         tests.len(),
         text.trim()

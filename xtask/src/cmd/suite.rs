@@ -11,6 +11,8 @@ use crate::{
     vectors, vfio_user, vm,
 };
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use my_rng_protocol::shell::RNGTEST_SOURCES;
+use my_rng_protocol::{step, Mode};
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -498,18 +500,20 @@ fn stress_boots(s: &mut Suite, guest: &Result<Guest>) {
         let step = |names: &[&str]| Took::steps(&r.run, names);
         s.check_took(
             &format!("{p}: bound driver (sysfs)"),
-            step(&["bound"]),
+            step(&[step::BOUND]),
             || r.bound(driver),
         );
         let ops = s.scale.stress_ops;
         s.check_took(
             &format!("{p}: 8 processes x {ops} mixed operations"),
-            step(&["stress"]),
+            step(&[step::STRESS]),
             || r.stress(),
         );
-        s.check_took(&format!("{p}: ioctl/read fuzzer"), step(&["fuzz"]), || {
-            r.fuzz()
-        });
+        s.check_took(
+            &format!("{p}: ioctl/read fuzzer"),
+            step(&[step::FUZZ]),
+            || r.fuzz(),
+        );
         s.check_took(
             &format!("{p}: no kernel reports"),
             Took::Boot(r.run.elapsed),
@@ -534,12 +538,12 @@ fn hotplug_boots(s: &mut Suite, guest: &Result<Guest>) {
                 // The controller's cycles happen during the guest's hotplug step.
                 s.check_took(
                     &format!("{p}: QMP cycles"),
-                    Took::steps(&run, &["hotplug"]),
+                    Took::steps(&run, &[step::HOTPLUG]),
                     || control,
                 );
                 s.check_took(
                     &format!("{p}: users see ENODEV, new devices self-test"),
-                    Took::steps(&run, &["hotplug", "selftests"]),
+                    Took::steps(&run, &[step::HOTPLUG, step::SELFTESTS]),
                     || reliability::hotplug_result(&run, cycles),
                 );
                 s.check_took(
@@ -641,12 +645,12 @@ fn boot(
 
 /// The built-in driver, two devices: the seed's checks, the e2e suite, FIPS tests, the log.
 fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
-    let b = vm::Boot::new("test", BOOT_LIMIT);
+    let b = vm::Boot::new(Mode::Test, BOOT_LIMIT);
     boot(s, guest, b, "guest boot", |s, run| {
         s.check_took(
             "guest: bound driver (sysfs)",
-            Took::steps(run, &["bound"]),
-            || checks::check_bound(&run.step("bound").0, Driver::C, parts::DEVICES),
+            Took::steps(run, &[step::BOUND]),
+            || checks::check_bound(&run.step(step::BOUND).0, Driver::C, parts::DEVICES),
         );
         test_mode_checks(s, run, "guest")
     });
@@ -655,14 +659,14 @@ fn builtin_boot(s: &mut Suite, guest: &Result<Guest>) {
 /// The Rust driver (linux/rust/) built in and bound instead of the C one, two devices: the
 /// built-in boot's checks, the full e2e suite included.
 fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
-    let b = vm::Boot::new("test", BOOT_LIMIT)
+    let b = vm::Boot::new(Mode::Test, BOOT_LIMIT)
         .log_name("test-rust-driver")
         .driver(Driver::Rust);
     boot(s, guest, b, "Rust driver guest boot", |s, run| {
         s.check_took(
             "rust driver: bound driver (sysfs)",
-            Took::steps(run, &["bound"]),
-            || checks::check_bound(&run.step("bound").0, Driver::Rust, parts::DEVICES),
+            Took::steps(run, &[step::BOUND]),
+            || checks::check_bound(&run.step(step::BOUND).0, Driver::Rust, parts::DEVICES),
         );
         test_mode_checks(s, run, "rust driver")
     });
@@ -671,7 +675,7 @@ fn rust_driver_boot(s: &mut Suite, guest: &Result<Guest>) {
 /// The Rust driver as my_rng_rust.ko, with both built-in drivers kept out: insmod, the probe
 /// self-test, the seed's app, unload refused while a file is open, then unload and reload.
 fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
-    let b = vm::Boot::new("rust-module", BOOT_LIMIT)
+    let b = vm::Boot::new(Mode::RustModule, BOOT_LIMIT)
         .append(&format!("initcall_blacklist={}", rust_driver::C_INITCALL))
         .append(NO_MSI);
     boot(s, guest, b, "Rust module guest boot", |s, run| {
@@ -679,42 +683,44 @@ fn rust_module_boot(s: &mut Suite, guest: &Result<Guest>) {
         let step = |names: &[&str]| Took::steps(run, names);
         s.check_took(
             "rust module: insmod my_rng_rust.ko (built-in drivers kept out)",
-            step(&["insmod", "bound"]),
+            step(&[step::INSMOD, step::BOUND]),
             || {
-                let (t, rc) = get("insmod");
+                let (t, rc) = get(step::INSMOD);
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
-                checks::check_bound(&get("bound").0, Driver::Rust, parts::DEVICES)
+                checks::check_bound(&get(step::BOUND).0, Driver::Rust, parts::DEVICES)
             },
         );
         // The probe, its self-test and its interrupt line happen at insmod.
-        s.check_took("rust module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, parts::DEVICES)
-        });
-        s.check_took("rust module: seed's C app", step(&["my-app"]), || {
-            let (t, rc) = get("my-app");
+        s.check_took(
+            "rust module: probe self-test",
+            step(&[step::INSMOD]),
+            || checks::selftest(&get(step::SELFTEST).0, parts::DEVICES),
+        );
+        s.check_took("rust module: seed's C app", step(&[step::MY_APP]), || {
+            let (t, rc) = get(step::MY_APP);
             checks::app_output(&t, rc, 0)
         });
         s.check_took(
             "rust module: INTx completion (pci=nomsi)",
-            step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng_rust", "INTx", parts::DEVICES),
+            step(&[step::INSMOD]),
+            || checks::interrupt_kind(&get(step::IRQ).0, "my_rng_rust", "INTx", parts::DEVICES),
         );
         s.check_took(
             "rust module: DMA read vectors over INTx (e2e dma-read-vectors-*)",
-            step(&["e2e-dma"]),
+            step(&[step::E2E_DMA]),
             || {
-                let (t, rc) = get("e2e-dma");
+                let (t, rc) = get(step::E2E_DMA);
                 checks::e2e(&t, rc).map(|r| r.0)
             },
         );
         s.check_took(
             "rust module: rmmod refused with a file open, then unload and reload",
-            step(&["reload", "my-app-reloaded"]),
+            step(&[step::RELOAD, step::MY_APP_RELOADED]),
             || {
-                let (t, rc) = get("reload");
+                let (t, rc) = get(step::RELOAD);
                 ensure!(rc == 0, "reload step exit {rc}: {}", t.trim());
                 checks::check_bound(&t, Driver::Rust, parts::DEVICES)?;
-                let (t, rc) = get("my-app-reloaded");
+                let (t, rc) = get(step::MY_APP_RELOADED);
                 checks::app_output(&t, rc, 0)
             },
         );
@@ -737,43 +743,49 @@ fn test_mode_checks(s: &mut Suite, run: &vm::Run, prefix: &str) {
     let boot = Took::Boot(run.elapsed);
     s.check_took(
         &format!("{prefix}: device visible on PCI"),
-        step(&["pci"]),
-        || checks::pci(&get("pci").0, parts::DEVICES),
+        step(&[step::PCI]),
+        || checks::pci(&get(step::PCI).0, parts::DEVICES),
     );
     // The built-in driver's probe and self-test run during the kernel's boot.
     s.check_took(&format!("{prefix}: driver boot self-test"), boot, || {
-        checks::selftest(&get("selftest").0, parts::DEVICES)
+        checks::selftest(&get(step::SELFTEST).0, parts::DEVICES)
     });
     s.check_took(
         &format!("{prefix}: raw MMIO, seed 0x42 at BAR0+4 (devmem)"),
-        step(&["rawmmio"]),
+        step(&[step::RAWMMIO]),
         || {
-            let (t, rc) = get("rawmmio");
+            let (t, rc) = get(step::RAWMMIO);
             checks::raw_mmio(&t, rc)
         },
     );
     s.check_took(
         &format!("{prefix}: seed's C app"),
-        step(&["my-app"]),
+        step(&[step::MY_APP]),
         || {
-            let (t, rc) = get("my-app");
+            let (t, rc) = get(step::MY_APP);
             checks::app_output(&t, rc, 0)
         },
     );
-    s.check_took(&format!("{prefix}: my-rng demo"), step(&["demo"]), || {
-        let (t, rc) = get("demo");
-        checks::app_output(&t, rc, 0)
-    });
+    s.check_took(
+        &format!("{prefix}: my-rng demo"),
+        step(&[step::DEMO]),
+        || {
+            let (t, rc) = get(step::DEMO);
+            checks::app_output(&t, rc, 0)
+        },
+    );
     s.check_took(
         &format!("{prefix}: in-guest e2e tests"),
-        step(&["e2e"]),
+        step(&[step::E2E]),
         || {
-            let (t, rc) = get("e2e");
+            let (t, rc) = get(step::E2E);
             checks::e2e(&t, rc).map(|r| r.0)
         },
     );
-    for (src, max_failures) in [("hwrng", 2), ("xoshiro256pp", 0), ("chacha20", 0)] {
-        let name = format!("rngtest-{src}");
+    // The kernel's hwrng may fail two blocks in 100 (FIPS 140-2's expected rate); the seeded
+    // algorithms none.
+    for (src, max_failures) in RNGTEST_SOURCES.into_iter().zip([2, 0, 0]) {
+        let name = step::rngtest(src);
         s.check_took(
             &format!("{prefix}: rngtest on {src}"),
             step(&[&name]),
@@ -804,7 +816,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
             bins: g.bins.clone(),
         })
         .map_err(|e| anyhow!("{e:#}"));
-    let b = vm::Boot::new("test", RUST_BOOT_LIMIT).log_name("test-rust");
+    let b = vm::Boot::new(Mode::Test, RUST_BOOT_LIMIT).log_name("test-rust");
     boot(s, &guest, b, "rust device guest boot", |s, run| {
         test_mode_checks(s, run, "rust device")
     });
@@ -816,7 +828,7 @@ fn rust_device_boot(s: &mut Suite, guest: &Result<Guest>) {
 /// The same driver as the out-of-tree my_rng.ko, with the built-in one kept out.
 fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
     // The built-in driver's initcall is skipped, so only my_rng.ko can bind the devices.
-    let b = vm::Boot::new("module", BOOT_LIMIT)
+    let b = vm::Boot::new(Mode::Module, BOOT_LIMIT)
         .append("initcall_blacklist=my_rng_pci_driver_init")
         .append(NO_MSI);
     boot(s, guest, b, "module guest boot", |s, run| {
@@ -824,31 +836,31 @@ fn module_boot(s: &mut Suite, guest: &Result<Guest>) {
         let step = |names: &[&str]| Took::steps(run, names);
         s.check_took(
             "module: insmod my_rng.ko (built-in driver kept out)",
-            step(&["insmod"]),
+            step(&[step::INSMOD]),
             || {
-                let (t, rc) = get("insmod");
+                let (t, rc) = get(step::INSMOD);
                 ensure!(rc == 0, "insmod step exit {rc}: {}", t.trim());
                 Ok("my_rng.ko bound the devices".into())
             },
         );
         // The probe, its self-test and its interrupt line happen at insmod.
-        s.check_took("module: probe self-test", step(&["insmod"]), || {
-            checks::selftest(&get("selftest").0, parts::DEVICES)
+        s.check_took("module: probe self-test", step(&[step::INSMOD]), || {
+            checks::selftest(&get(step::SELFTEST).0, parts::DEVICES)
         });
-        s.check_took("module: seed's C app", step(&["my-app"]), || {
-            let (t, rc) = get("my-app");
+        s.check_took("module: seed's C app", step(&[step::MY_APP]), || {
+            let (t, rc) = get(step::MY_APP);
             checks::app_output(&t, rc, 0)
         });
         s.check_took(
             "module: INTx completion (pci=nomsi)",
-            step(&["insmod"]),
-            || checks::interrupt_kind(&get("irq").0, "my_rng", "INTx", parts::DEVICES),
+            step(&[step::INSMOD]),
+            || checks::interrupt_kind(&get(step::IRQ).0, "my_rng", "INTx", parts::DEVICES),
         );
         s.check_took(
             "module: in-guest e2e tests with unload/reload (INTx)",
-            step(&["e2e"]),
+            step(&[step::E2E]),
             || {
-                let (t, rc) = get("e2e");
+                let (t, rc) = get(step::E2E);
                 checks::e2e(&t, rc).map(|r| r.0)
             },
         );

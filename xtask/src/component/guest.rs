@@ -3,6 +3,7 @@
 use crate::util::{cache_dir, out_dir, repo_root, run, step};
 use crate::{apt, manifest};
 use anyhow::{bail, Context, Result};
+use my_rng_protocol::shell as protocol_sh;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,17 @@ impl Cpio {
     }
 }
 
+/// The names /init sources, as committed; refused if the protocol crate has changed since
+/// `cargo xtask vectors` wrote them, so that the guest and the host use the same names.
+fn protocol_sh() -> Result<String> {
+    let path = repo_root().join(protocol_sh::PATH);
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if text != protocol_sh::render() {
+        bail!("{} is stale: run `cargo xtask vectors`", path.display());
+    }
+    Ok(text)
+}
+
 fn read_exec(p: &Path) -> Result<Vec<u8>> {
     let data = fs::read(p).with_context(|| format!("reading {}", p.display()))?;
     if data.get(..4) != Some(b"\x7fELF".as_slice()) && data.get(..2) != Some(b"#!".as_slice()) {
@@ -192,6 +204,7 @@ fn skeleton(c: &mut Cpio) -> Result<()> {
         0o755,
         &fs::read(repo_root().join("guest/initramfs/init"))?,
     )?;
+    c.file(protocol_sh::GUEST_PATH, 0o644, protocol_sh()?.as_bytes())?;
     Ok(())
 }
 

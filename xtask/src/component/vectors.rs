@@ -1,7 +1,8 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
 //! qtest) and every other reader test against the same numbers: spec/vectors/, the qtest's
 //! vector header, the storm's DMA cases with the model's verdicts and the Linux drivers'
-//! register definitions (C header and Rust module).
+//! register definitions (C header and Rust module); and from the protocol crate, the names the
+//! guest's shell /init shares with the host (protocol.sh).
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
@@ -39,6 +40,10 @@ fn generated() -> Vec<(PathBuf, String)> {
     files.push((
         repo_root().join(linux_regs::RUST_PATH),
         linux_regs::render_rust_regs(),
+    ));
+    files.push((
+        repo_root().join(my_rng_protocol::shell::PATH),
+        my_rng_protocol::shell::render(),
     ));
     files
 }

@@ -13,6 +13,7 @@ use my_rng_e2e::util::{errno_name, raw_ioctl, KERNEL_ADDR};
 
 use crate::mem::{raw_read, Guarded};
 use crate::Prng;
+use my_rng_protocol::record::{self, Record};
 
 /// The driver's commands (uapi/misc/my_rng.h).
 const KNOWN: [Opcode; 7] = [
@@ -38,7 +39,8 @@ pub fn run(calls: u64, limit: Duration, seed: u64) -> bool {
     let mut f = match Fuzzer::new(seed) {
         Ok(f) => f,
         Err(what) => {
-            println!("@@RESULT fuzz calls=0 failures=1 error=\"{what}\"");
+            let r = Record::new(record::FUZZ).field("calls", 0);
+            println!("{}", r.field("failures", 1).quoted("error", what));
             return false;
         }
     };
@@ -63,10 +65,14 @@ pub fn run(calls: u64, limit: Duration, seed: u64) -> bool {
         failures,
         ..
     } = f;
-    println!(
-        "@@RESULT fuzz calls={done} want_calls={calls} known_ioctls={known} unknown_ioctls={unknown} \
-         reads={reads} failures={failures}"
-    );
+    let r = Record::new(record::FUZZ)
+        .field("calls", done)
+        .field("want_calls", calls)
+        .field("known_ioctls", known)
+        .field("unknown_ioctls", unknown)
+        .field("reads", reads)
+        .field("failures", failures);
+    println!("{r}");
     failures == 0 && done == calls
 }
 

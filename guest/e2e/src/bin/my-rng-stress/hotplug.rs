@@ -18,6 +18,7 @@ use my_rng::{Algorithm, Device};
 use my_rng_e2e::util::{errno_name, expected};
 
 use crate::mem::raw_read;
+use my_rng_protocol::{marker, record, Record};
 
 #[derive(Default)]
 struct Counts {
@@ -101,7 +102,7 @@ fn monitor(cycles: u32, limit: Duration, address: &str, node: &Mutex<Option<Path
         match (&now, was_up) {
             (Some(p), false) => {
                 ups += 1;
-                println!("@@HP up {ups} {}", p.display());
+                println!("{}", marker::hp_up(ups, &p.display().to_string()));
                 *node.lock().unwrap() = now.clone();
                 was_up = true;
                 if ups == cycles + 1 {
@@ -112,7 +113,7 @@ fn monitor(cycles: u32, limit: Duration, address: &str, node: &Mutex<Option<Path
             }
             (None, true) => {
                 downs += 1;
-                println!("@@HP down {downs}");
+                println!("{}", marker::hp_down(downs));
                 *node.lock().unwrap() = None;
                 was_up = false;
             }
@@ -143,15 +144,18 @@ fn report(cycles: u32, seen: &Seen, c: &Counts) -> bool {
         && other == 0
         && c.stable_failures.load(Ordering::Relaxed) == 0
         && c.reopened.load(Ordering::Relaxed) >= u64::from(cycles);
-    println!(
-        "@@RESULT hotplug cycles={downs} want_cycles={cycles} plugged={ups} ops={} enodev={enodev} \
-         reopened={} other_errors={other} stable_checks={} stable_failures={} timed_out={}",
-        c.ops.load(Ordering::Relaxed),
-        c.reopened.load(Ordering::Relaxed),
-        c.stable_checks.load(Ordering::Relaxed),
-        c.stable_failures.load(Ordering::Relaxed),
-        u8::from(timed_out)
-    );
+    let r = Record::new(record::HOTPLUG)
+        .field("cycles", downs)
+        .field("want_cycles", cycles)
+        .field("plugged", ups)
+        .field("ops", c.ops.load(Ordering::Relaxed))
+        .field("enodev", enodev)
+        .field("reopened", c.reopened.load(Ordering::Relaxed))
+        .field("other_errors", other)
+        .field("stable_checks", c.stable_checks.load(Ordering::Relaxed))
+        .field("stable_failures", c.stable_failures.load(Ordering::Relaxed))
+        .field("timed_out", u8::from(timed_out));
+    println!("{r}");
     ok
 }
 
@@ -224,7 +228,7 @@ fn stable(stop: &AtomicBool, c: &Counts) {
         c.stable_checks.fetch_add(1, Ordering::Relaxed);
         if let Some(what) = bad {
             let n = c.stable_failures.fetch_add(1, Ordering::Relaxed) + 1;
-            println!("@@HP stable-device failure {n}: {what}");
+            println!("{} {n}: {what}", marker::HP_STABLE_FAILURE);
         }
         thread::sleep(Duration::from_millis(10));
     }

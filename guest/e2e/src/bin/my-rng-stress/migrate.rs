@@ -15,6 +15,7 @@ use my_rng_e2e::util::{errno_name, stream};
 use my_rng_spec::vectors::SEEDS;
 
 use crate::mem::raw_read;
+use my_rng_protocol::{marker, record, Record};
 
 const ALGS: [Algorithm; 3] = [
     Algorithm::Glibc,
@@ -59,7 +60,15 @@ pub fn run(limit: Duration) -> bool {
     let dev = match Device::open_index(0) {
         Ok(d) => d,
         Err(e) => {
-            println!("@@RESULT migrate rounds=0 words=0 divergent=0 errors=1 ({e})");
+            let r = Record::new(record::MIGRATE)
+                .field("rounds", 0)
+                .field("words", 0);
+            println!(
+                "{}",
+                r.field("divergent", 0)
+                    .field("errors", 1)
+                    .tail(format!("({e})"))
+            );
             return false;
         }
     };
@@ -67,7 +76,7 @@ pub fn run(limit: Duration) -> bool {
     let mut t = Tally::default();
     let mut buf = vec![0u8; 8 * READS.iter().max().copied().unwrap_or(0)];
     let mut rounds = 0u64;
-    println!("@@MIG ready");
+    println!("{}", marker::MIG_READY);
     let end = Instant::now() + limit;
     'outer: while Instant::now() < end {
         for alg in ALGS {
@@ -95,10 +104,12 @@ pub fn run(limit: Duration) -> bool {
         }
     }
     let _ = dev.set_algorithm(Algorithm::Glibc);
-    println!(
-        "@@RESULT migrate rounds={rounds} words={} divergent={} errors={}",
-        t.words, t.divergent, t.errors
-    );
+    let r = Record::new(record::MIGRATE)
+        .field("rounds", rounds)
+        .field("words", t.words)
+        .field("divergent", t.divergent)
+        .field("errors", t.errors);
+    println!("{r}");
     t.divergent == 0 && t.errors == 0 && t.words > 0
 }
 

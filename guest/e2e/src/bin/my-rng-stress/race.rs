@@ -25,6 +25,7 @@ use my_rng_e2e::util::expected;
 use my_rng_spec::regs;
 
 use crate::Prng;
+use my_rng_protocol::record::{self, Record};
 
 /// RNG reads per batch (after one SEED write).
 const READS: usize = 8;
@@ -212,20 +213,26 @@ pub fn run(o: &Options) -> bool {
         let _ = reader.join();
         t
     });
-    let c = &counts;
-    println!(
-        "@@RESULT race toggles={toggles} toggle_errors={errors} batches={} accesses={} \
-         misdirected={} missed_reads={} missed_writes={} other={} seconds={} gap={}",
-        c.batches.load(Ordering::Relaxed),
-        c.batches.load(Ordering::Relaxed) * (READS as u64 + 1),
-        c.misdirected.load(Ordering::Relaxed),
-        c.missed_reads.load(Ordering::Relaxed),
-        c.missed_writes.load(Ordering::Relaxed),
-        c.other.load(Ordering::Relaxed),
-        start.elapsed().as_secs(),
-        o.gap
-    );
+    let r = Record::new(record::RACE)
+        .field("toggles", toggles)
+        .field("toggle_errors", errors);
+    println!("{}", counts.fields(r, start.elapsed().as_secs(), o.gap));
     errors == 0
+}
+
+impl Counts {
+    /// The race record's fields after the toggles'.
+    fn fields(&self, r: Record, seconds: u64, gap: u64) -> Record {
+        let batches = self.batches.load(Ordering::Relaxed);
+        r.field("batches", batches)
+            .field("accesses", batches * (READS as u64 + 1))
+            .field("misdirected", self.misdirected.load(Ordering::Relaxed))
+            .field("missed_reads", self.missed_reads.load(Ordering::Relaxed))
+            .field("missed_writes", self.missed_writes.load(Ordering::Relaxed))
+            .field("other", self.other.load(Ordering::Relaxed))
+            .field("seconds", seconds)
+            .field("gap", gap)
+    }
 }
 
 /// The first vCPU: toggles the decoding until the count or the time limit; returns the

@@ -19,6 +19,7 @@ use my_rng_spec::vectors::{COUNT, SEEDS};
 
 use crate::mem::{raw_read, Guarded};
 use crate::Prng;
+use my_rng_protocol::{marker, record, Record};
 
 /// The algorithms the workers switch between: the deterministic ones, so that every
 /// SEED_READ is checkable (host entropy is exercised by /dev/hwrng and the fuzz mode).
@@ -161,7 +162,8 @@ pub fn run(workers: u32, ops: u64, limit: Duration, seed: u64) -> bool {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
-            println!("@@RESULT stress failures=1 error=\"current_exe: {e}\"");
+            let r = Record::new(record::STRESS).field("failures", 1);
+            println!("{}", r.quoted("error", format!("current_exe: {e}")));
             return false;
         }
     };
@@ -171,8 +173,9 @@ pub fn run(workers: u32, ops: u64, limit: Duration, seed: u64) -> bool {
     let want = u64::from(workers) * ops;
     let ok = complete == workers && total.failures == 0 && total.ops == want;
     println!(
-        "@@RESULT {} workers={workers} complete={complete} want_ops={want} seconds={}",
-        total.line("stress"),
+        "{} {} workers={workers} complete={complete} want_ops={want} seconds={}",
+        record::RESULT,
+        total.line(record::STRESS),
         start.elapsed().as_secs()
     );
     ok
@@ -206,7 +209,7 @@ fn collect(children: Vec<Child>) -> (Stats, u32) {
         let out = c.stdout.take().expect("piped");
         let mut result = None;
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.starts_with("@@WORKER") {
+            if line.starts_with(marker::WORKER) {
                 result = Some(line);
             } else {
                 println!("worker {i}: {line}");
@@ -302,7 +305,7 @@ pub fn worker(i: u32, ops: u64, limit: Duration, seed: u64) -> bool {
         println!("FAIL {s}");
     }
     println!("time by kind: {}", st.breakdown());
-    println!("{}", st.line(&format!("@@WORKER {i}")));
+    println!("{}", st.line(&marker::worker(i)));
     ok
 }
 
@@ -699,7 +702,7 @@ mod tests {
             reads: 1,
             ..Default::default()
         };
-        let line = s.line("@@WORKER 0");
+        let line = s.line(&marker::worker(0));
         let mut t = Stats::default();
         assert!(t.add_line(&line));
         assert!(t.add_line(&line));

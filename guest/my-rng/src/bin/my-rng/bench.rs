@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use my_rng::regs::FEAT_DMA;
 use my_rng::uapi::SEED_READ_MAX;
 use my_rng::Algorithm;
+use my_rng_protocol::{BenchReport, BenchRow};
 
 use crate::dev::RngDevice;
 use crate::{CmdResult, Env, Failure};
@@ -521,38 +522,31 @@ fn kernel_release() -> String {
     }
 }
 
-/// The `--json` object.
+/// The `--json` object: the protocol crate's bench report, which `cargo xtask bench` reads.
 pub fn json(
     rows: &[Measured],
     kernel: &str,
     hwrng_available: &str,
     pci: Option<&str>,
 ) -> serde_json::Value {
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|m| {
-            let mut r = serde_json::json!({
-                "id": m.id,
-                "label": m.label,
-                "bytes_per_call": m.bytes_per_call,
-                "bytes": m.bytes,
-                "seconds": m.seconds,
-            });
-            if let Some(e) = &m.error {
-                r["error"] = e.as_str().into();
-            }
-            if let Some(why) = &m.skipped {
-                r["skipped"] = why.as_str().into();
-            }
-            r
-        })
-        .collect();
-    serde_json::json!({
-        "rows": rows,
-        "kernel": kernel,
-        "hwrng_available": hwrng_available,
-        "pci": pci,
-    })
+    let report = BenchReport {
+        rows: rows
+            .iter()
+            .map(|m| BenchRow {
+                id: m.id.clone(),
+                label: m.label.clone(),
+                bytes_per_call: m.bytes_per_call as u64,
+                bytes: m.bytes,
+                seconds: m.seconds,
+                error: m.error.clone(),
+                skipped: m.skipped.clone(),
+            })
+            .collect(),
+        kernel: kernel.into(),
+        hwrng_available: hwrng_available.into(),
+        pci: pci.map(Into::into),
+    };
+    serde_json::to_value(report).expect("the report is plain data")
 }
 
 fn table_row(out: &mut dyn Write, m: &Measured) -> io::Result<()> {
