@@ -112,21 +112,18 @@ fn parse_u32(s: &str) -> Result<u32, String> {
     r.map_err(|e| format!("{s}: {e}"))
 }
 
-/// SplitMix64: the workers' random choices, reproducible from the printed seed.
+/// The workers' random choices, reproducible from the printed seed: the e2e tests' SplitMix64
+/// ([`my_rng_e2e::util::TestRng`]) with the u64 helpers the workers use.
 #[derive(Clone, Debug)]
-pub struct Prng(u64);
+pub struct Prng(my_rng_e2e::util::TestRng);
 
 impl Prng {
     pub fn new(seed: u64) -> Prng {
-        Prng(seed)
+        Prng(my_rng_e2e::util::TestRng::new(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (n > 0; the tiny modulo bias does not matter here).
