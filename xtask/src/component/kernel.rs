@@ -529,21 +529,30 @@ pub fn compat_check() -> Result<Vec<String>> {
     Ok(checked)
 }
 
+/// What `tree`'s checkpatch.pl --strict finds in `files` (source files, not patches): its
+/// ERROR, WARNING and CHECK lines.
+pub fn checkpatch_issues(
+    tree: &Path,
+    files: &[impl AsRef<std::ffi::OsStr>],
+) -> Result<Vec<String>> {
+    let out = Command::new("perl")
+        .arg(tree.join("scripts/checkpatch.pl"))
+        .args(["--strict", "--no-tree", "--terse", "--show-types", "-f"])
+        .args(files)
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARNING") || l.contains("CHECK"))
+        .map(str::to_owned)
+        .collect())
+}
+
 /// The kernel's checkpatch.pl --strict on the driver and uapi header.
 pub fn checkpatch() -> Result<()> {
     let tree = pristine()?;
     let files: Vec<PathBuf> = component()?.new_files.into_iter().map(|(_, p)| p).collect();
     step("Kernel checkpatch.pl --strict on the driver");
-    let out = Command::new("perl")
-        .arg(tree.join("scripts/checkpatch.pl"))
-        .args(["--strict", "--no-tree", "--terse", "--show-types", "-f"])
-        .args(&files)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let issues: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("ERROR") || l.contains("WARNING") || l.contains("CHECK"))
-        .collect();
+    let issues = checkpatch_issues(&tree, &files)?;
     for l in &issues {
         note(l);
     }

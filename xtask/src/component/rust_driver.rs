@@ -122,16 +122,7 @@ pub fn gates(t: &Tree) -> Result<String> {
         &cache_dir().join("logs/module-rust-clippy.log"),
     )?;
 
-    let out = Command::new("perl")
-        .arg(kernel::pristine()?.join("scripts/checkpatch.pl"))
-        .args(["--strict", "--no-tree", "--terse", "--show-types", "-f"])
-        .args(&c)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let issues: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("ERROR") || l.contains("WARNING") || l.contains("CHECK"))
-        .collect();
+    let issues = kernel::checkpatch_issues(&kernel::pristine()?, &c)?;
     ensure!(
         issues.is_empty(),
         "checkpatch --strict: {}",
