@@ -15,7 +15,8 @@ use core::fmt;
 
 use crate::regs::{
     self, DmaError, DmaState, DmaStatus, Register, DMA_CMD_ABORT, DMA_CMD_FILL, DMA_CMD_FILL_HOST,
-    DMA_MAX_BYTES_VALUE, DMA_MAX_SEGS_VALUE, DMA_SEG_SIZE, IRQ_DMA_DONE, IRQ_MASK,
+    DMA_MAX_BYTES_VALUE, DMA_MAX_SEGS_VALUE, DMA_SEG_ADDR, DMA_SEG_FLAGS, DMA_SEG_LEN,
+    DMA_SEG_SIZE, IRQ_DMA_DONE, IRQ_MASK,
 };
 use crate::Generator;
 
@@ -23,6 +24,11 @@ use crate::Generator;
 pub const MAX_SEGS: usize = DMA_MAX_SEGS_VALUE as usize;
 /// The most bytes one segment or one command writes (DMA_MAX_BYTES).
 pub const MAX_BYTES: u32 = DMA_MAX_BYTES_VALUE;
+
+/// The device models' step (not ABI): the C device and the Rust one run a command in steps of
+/// at most this many bytes, between which register accesses get in (a long command is seen
+/// BUSY, can be aborted and migrated in flight).
+pub const MODEL_STEP_BYTES: u32 = 0x1_0000;
 
 /// Bytes generated and written per guest-memory write inside a step (a stack buffer: the
 /// model allocates nothing).
@@ -61,10 +67,15 @@ impl Segment {
 
     /// The entry's bytes in guest memory.
     pub fn to_le_bytes(self) -> [u8; Self::SIZE] {
+        let (a, l, f) = (
+            DMA_SEG_ADDR as usize,
+            DMA_SEG_LEN as usize,
+            DMA_SEG_FLAGS as usize,
+        );
         let mut b = [0; Self::SIZE];
-        b[..8].copy_from_slice(&self.addr.to_le_bytes());
-        b[8..12].copy_from_slice(&self.len.to_le_bytes());
-        b[12..].copy_from_slice(&self.flags.to_le_bytes());
+        b[a..a + 8].copy_from_slice(&self.addr.to_le_bytes());
+        b[l..l + 4].copy_from_slice(&self.len.to_le_bytes());
+        b[f..f + 4].copy_from_slice(&self.flags.to_le_bytes());
         b
     }
 

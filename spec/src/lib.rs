@@ -1,8 +1,8 @@
 //! The my-rng device ABI, in code: register map and access decoding ([`regs`]), the
 //! reference implementations of the device's deterministic algorithms ([`glibc`],
-//! [`xoshiro`], [`chacha`], combined in [`Generator`]), the DMA engine ([`dma`]) and, with
-//! feature `std`, the committed test vectors ([`vectors`]) and the Linux drivers' generated
-//! register definitions ([`linux_regs`]).
+//! [`xoshiro`], [`chacha`], combined in [`Generator`]), the DMA engine ([`dma`]), the
+//! drivers' user ABI ([`uapi`]: ioctls) and, with feature `std`, the committed test vectors
+//! ([`vectors`]) and the generated C and Rust definitions of the drivers ([`linux_regs`]).
 //!
 //! `spec/my-rng.rst` is the normative prose; this crate must agree with it. The library is
 //! `no_std` and allocation-free so that any device model or driver-side code can use it.
@@ -18,10 +18,15 @@ pub mod dma;
 pub mod glibc;
 #[cfg(feature = "std")]
 pub mod linux_regs;
+#[cfg(feature = "std")]
+pub mod linux_uapi;
 pub mod memmap;
+#[cfg(feature = "std")]
+pub mod qemu_header;
 pub mod regs;
 #[cfg(feature = "std")]
 pub mod storm;
+pub mod uapi;
 #[cfg(feature = "std")]
 pub mod vectors;
 pub mod xoshiro;

@@ -8,7 +8,7 @@
 //! there, and the spec crate's tests check the uapi header against this crate.
 
 use crate::regs::{self, DmaError, Register};
-use crate::Algorithm;
+use crate::{uapi as abi, Algorithm};
 use std::fmt::Write as _;
 use std::format;
 use std::string::{String, ToString};
@@ -19,6 +19,8 @@ use std::vec::Vec;
 pub const C_HEADER_PATH: &str = "linux/c/drivers/misc/my-rng-regs.h";
 /// Where the Rust driver's module lives, relative to the repository root.
 pub const RUST_PATH: &str = "linux/rust/drivers/misc/my_rng_rust/regs.rs";
+/// Where the drivers' user-space header lives, relative to the repository root.
+pub const UAPI_PATH: &str = "linux/c/include/uapi/misc/my_rng.h";
 
 /// How a definition's value is written, and its Rust type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,9 +127,23 @@ fn register_groups() -> Vec<Group> {
     ]
 }
 
+fn pci_group() -> Group {
+    Group {
+        title: "PCI identity (QEMU's vendor id is not in pci_ids.h)",
+        registers: false,
+        defs: vec![
+            def("PCI_VENDOR_ID", regs::PCI_VENDOR_ID, Form::Hex, ""),
+            def("PCI_DEVICE_ID", regs::PCI_DEVICE_ID, Form::Hex, ""),
+        ],
+    }
+}
+
 fn ident_group() -> Group {
     let mut defs = vec![
         uapi(def("ID_MAGIC", regs::ID_MAGIC, Form::Hex, "ID bits 31..16")),
+        def("ID_MAGIC_SHIFT", regs::ID_MAGIC_SHIFT, Form::Dec, ""),
+        def("ID_MAJOR_SHIFT", regs::ID_MAJOR_SHIFT, Form::Dec, ""),
+        def("ID_VERSION_MASK", regs::ID_VERSION_MASK, Form::Hex, ""),
         def("ABI_MAJOR", regs::ABI_MAJOR, Form::Dec, "ID bits 15..8"),
         def("ABI_MINOR", regs::ABI_MINOR, Form::Dec, "ID bits 7..0"),
         def("ID_VALUE", regs::ID_VALUE, Form::Hex, ""),
@@ -150,6 +166,25 @@ fn ident_group() -> Group {
     defs.push(def("ALGOS_VALUE", regs::ALGOS_VALUE, Form::Hex, ""));
     Group {
         title: "ID, FEATURES and ALGOS",
+        registers: false,
+        defs,
+    }
+}
+
+/// The ioctls: user ABI only, so the C driver has them from the uapi header.
+fn ioctl_group() -> Group {
+    let mut defs: Vec<Def> = abi::IOCTLS
+        .iter()
+        .map(|i| uapi(def(&format!("IOCTL_{}", i.name), i.number(), Form::Hex, "")))
+        .collect();
+    defs.push(uapi(def(
+        "SEED_READ_MAX",
+        abi::SEED_READ_MAX,
+        Form::Dec,
+        "",
+    )));
+    Group {
+        title: "ioctl numbers (generic _IOC layout) and limits",
         registers: false,
         defs,
     }
@@ -244,10 +279,12 @@ fn irq_group() -> Group {
 fn groups() -> Vec<Group> {
     let mut g = register_groups();
     g.extend([
+        pci_group(),
         ident_group(),
         dma_cmd_group(),
         dma_status_group(),
         irq_group(),
+        ioctl_group(),
     ]);
     g
 }
@@ -277,7 +314,7 @@ fn c_value(d: &Def) -> String {
 }
 
 /// `#define NAME` padded with tabs to `col`, as kernel headers align their values.
-fn c_define(out: &mut String, name: &str, value: &str, doc: &str, col: usize) {
+pub(crate) fn c_define(out: &mut String, name: &str, value: &str, doc: &str, col: usize) {
     let head = format!("#define {name}");
     // Each tab goes to the next multiple of 8; `col` is one and lies past `head`.
     let tabs = col / 8 - head.len() / 8;
@@ -294,14 +331,43 @@ const C_PREAMBLE: &str = "\
  * Register map of the my-rng device, ABI 2.1 (spec/my-rng.rst): generated
  * by cargo xtask vectors from the my-rng-spec crate; do not edit.
  *
- * The ID magic, the FEATURES bits and the algorithm ids are part of the
- * user ABI: <uapi/misc/my_rng.h> has them.
+ * The ID magic, the FEATURES bits, the algorithm ids and the ioctls are part
+ * of the user ABI: <uapi/misc/my_rng.h> has them.
  */
 #ifndef _MY_RNG_REGS_H
 #define _MY_RNG_REGS_H
 
 #include <linux/bits.h>
+#include <linux/build_bug.h>
+#include <uapi/misc/my_rng.h>
 ";
+
+/// Compile-time checks that the uapi header's structures and ioctl macros give the numbers
+/// the spec computes (the numbers hold for the generic `_IOC` layout, checked on x86).
+fn c_uapi_asserts(out: &mut String) {
+    out.push_str(
+        "\n/*\n * <uapi/misc/my_rng.h> as the spec computes it (ioctl numbers: the\n \
+         * generic _IOC layout, checked on x86).\n */\n",
+    );
+    for arg in [abi::Arg::Info, abi::Arg::SeedRead] {
+        let _ = writeln!(
+            out,
+            "static_assert(sizeof({}) == {});",
+            arg.c_type(),
+            arg.size()
+        );
+    }
+    out.push_str("#ifdef CONFIG_X86\n");
+    for i in abi::IOCTLS {
+        let _ = writeln!(
+            out,
+            "static_assert(MY_RNG_IOCTL_{} == {:#x});",
+            i.name,
+            i.number()
+        );
+    }
+    out.push_str("#endif\n");
+}
 
 /// The C name of `d` in `g`.
 fn c_name(g: &Group, d: &Def) -> String {
@@ -330,6 +396,7 @@ pub fn render_linux_c_header() -> String {
             c_define(&mut out, &c_name(g, d), &c_value(d), &d.doc, col);
         }
     }
+    c_uapi_asserts(&mut out);
     out.push_str("\n#endif /* _MY_RNG_REGS_H */\n");
     out
 }

@@ -7,6 +7,15 @@
 
 use core::fmt;
 
+/// PCI vendor id: QEMU's (`PCI_VENDOR_ID_QEMU`, not in Linux's pci_ids.h).
+pub const PCI_VENDOR_ID: u16 = 0x1234;
+/// PCI device id of my-rng.
+pub const PCI_DEVICE_ID: u16 = 0xcafe;
+/// PCI revision id (the seed exercise's 0x10, kept by every ABI).
+pub const PCI_REVISION: u8 = 0x10;
+/// PCI class code (base class and subclass; programming interface 0).
+pub const PCI_CLASS: u16 = 0x00ff;
+
 /// BAR0 size: one 4 KiB page of 32-bit non-prefetchable MMIO.
 pub const BAR_SIZE: u64 = 0x1000;
 
@@ -58,6 +67,12 @@ pub const IRQ_END: u64 = 0x68;
 
 /// ID bits 31..16: "MR".
 pub const ID_MAGIC: u32 = 0x4d52;
+/// Where the magic starts in ID.
+pub const ID_MAGIC_SHIFT: u32 = 16;
+/// Where the major version starts in ID; the minor one is bits 7..0.
+pub const ID_MAJOR_SHIFT: u32 = 8;
+/// Width of each version field of ID.
+pub const ID_VERSION_MASK: u32 = 0xff;
 /// ID bits 15..8.
 pub const ABI_MAJOR: u32 = 2;
 /// ID bits 7..0.
@@ -87,6 +102,12 @@ pub const DMA_MAX_SEGS_VALUE: u32 = 512;
 pub const DMA_MAX_BYTES_VALUE: u32 = 0x10_0000;
 /// Size in bytes of one segment-list entry (`u64 addr, u32 len, u32 flags`, little-endian).
 pub const DMA_SEG_SIZE: u64 = 16;
+/// Offset of a list entry's `u64` bus address.
+pub const DMA_SEG_ADDR: u64 = 0;
+/// Offset of a list entry's `u32` length.
+pub const DMA_SEG_LEN: u64 = 8;
+/// Offset of a list entry's `u32` flags (reserved, 0).
+pub const DMA_SEG_FLAGS: u64 = 12;
 
 /// DMA_CMD bit 0: START a command.
 pub const DMA_CMD_START: u32 = 1 << 0;
@@ -126,7 +147,8 @@ pub const IRQ_DMA_DONE: u32 = 1 << 0;
 pub const IRQ_MASK: u32 = IRQ_DMA_DONE;
 
 // The composite constants must agree with their parts.
-const _: () = assert!(ID_VALUE == (ID_MAGIC << 16) | (ABI_MAJOR << 8) | ABI_MINOR);
+const _: () =
+    assert!(ID_VALUE == (ID_MAGIC << ID_MAGIC_SHIFT) | (ABI_MAJOR << ID_MAJOR_SHIFT) | ABI_MINOR);
 const _: () =
     assert!(FEATURES_VALUE == FEAT_RNG64 | FEAT_ALGO | FEAT_ENTROPY | FEAT_DMA | FEAT_IRQ);
 // 2.1 keeps every 2.0 feature bit (a 2.0 driver works unchanged).
@@ -393,8 +415,11 @@ pub const fn decode(offset: u64, size: u32, access: Access) -> Result<Register, 
 /// ABI `(major, minor)` from an ID register value; `None` when the magic is absent, i.e. an
 /// ABI 1 device (the seed exercise's RNG+SEED-only device, whose offset 0x08 is undefined).
 pub const fn abi_version(id: u32) -> Option<(u32, u32)> {
-    if id >> 16 == ID_MAGIC {
-        Some(((id >> 8) & 0xff, id & 0xff))
+    if id >> ID_MAGIC_SHIFT == ID_MAGIC {
+        Some((
+            (id >> ID_MAJOR_SHIFT) & ID_VERSION_MASK,
+            id & ID_VERSION_MASK,
+        ))
     } else {
         None
     }

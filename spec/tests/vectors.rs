@@ -511,16 +511,34 @@ fn c_eval(defs: &std::collections::HashMap<String, String>, expr: &str) -> u64 {
 }
 
 #[test]
+fn c_abi_header_is_fresh() {
+    use my_rng_spec::qemu_header;
+    // A mismatch: regenerate with `cargo xtask vectors`.
+    assert!(
+        repo_file(qemu_header::PATH) == qemu_header::render(),
+        "{} is stale",
+        qemu_header::PATH
+    );
+}
+
+// What the generated header says, read back by this file's own C evaluator.
+#[test]
 fn c_abi_header_matches_regs() {
     use my_rng_spec::regs::{self, DmaError, Register};
 
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/include/hw/misc/my-rng.h");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = repo_file(my_rng_spec::qemu_header::PATH);
     let defs = c_defines(&text);
     let c = |name: &str| c_eval(&defs, &format!("MY_RNG_{name}"));
 
     assert_eq!(c("BAR_SIZE"), regs::BAR_SIZE);
     let values: &[(&str, u64)] = &[
+        ("VENDOR_ID", regs::PCI_VENDOR_ID.into()),
+        ("DEVICE_ID", regs::PCI_DEVICE_ID.into()),
+        ("REVISION", regs::PCI_REVISION.into()),
+        ("CLASS", regs::PCI_CLASS.into()),
+        ("DMA_SEG_ADDR", regs::DMA_SEG_ADDR),
+        ("DMA_SEG_LEN", regs::DMA_SEG_LEN),
+        ("DMA_SEG_FLAGS", regs::DMA_SEG_FLAGS),
         ("ID_VALUE", regs::ID_VALUE.into()),
         ("FEATURES_VALUE", regs::FEATURES_VALUE.into()),
         ("FEAT_RNG64", regs::FEAT_RNG64.into()),
@@ -632,6 +650,11 @@ fn linux_regs_files_are_fresh() {
         "{} is stale",
         linux_regs::RUST_PATH
     );
+    assert!(
+        repo_file(linux_regs::UAPI_PATH) == my_rng_spec::linux_uapi::render(),
+        "{} is stale",
+        linux_regs::UAPI_PATH
+    );
 }
 
 /// What the drivers must define, by Rust name (the C name is `MY_RNG_` + it, `MY_RNG_REG_` +
@@ -654,6 +677,11 @@ fn linux_expected() -> Vec<(String, u64, bool)> {
     }
     add("ID_MAGIC", r::ID_MAGIC.into(), true);
     for (n, val) in [
+        ("PCI_VENDOR_ID", r::PCI_VENDOR_ID.into()),
+        ("PCI_DEVICE_ID", r::PCI_DEVICE_ID.into()),
+        ("ID_MAGIC_SHIFT", r::ID_MAGIC_SHIFT),
+        ("ID_MAJOR_SHIFT", r::ID_MAJOR_SHIFT),
+        ("ID_VERSION_MASK", r::ID_VERSION_MASK),
         ("ABI_MAJOR", r::ABI_MAJOR),
         ("ABI_MINOR", r::ABI_MINOR),
         ("ID_VALUE", r::ID_VALUE),
@@ -697,6 +725,14 @@ fn linux_expected() -> Vec<(String, u64, bool)> {
     for e in DmaError::ALL {
         add(&format!("DMA_ERR_{}", e.name()), e.code().into(), false);
     }
+    for i in my_rng_spec::uapi::IOCTLS {
+        add(&format!("IOCTL_{}", i.name), i.number().into(), true);
+    }
+    add(
+        "SEED_READ_MAX",
+        my_rng_spec::uapi::SEED_READ_MAX.into(),
+        true,
+    );
     v
 }
 
@@ -728,8 +764,45 @@ fn linux_c_regs_header_matches_regs() {
     let uapi = c_defines(&repo_file("linux/c/include/uapi/misc/my_rng.h"));
     for (n, v, _) in expected.iter().filter(|(_, _, uapi)| *uapi) {
         let name = format!("MY_RNG_{}", n.replace("FEAT_", "FEATURE_"));
-        assert_eq!(c_eval(&uapi, &name), *v, "uapi {name}");
+        let want = match n.strip_prefix("IOCTL_") {
+            Some(_) => uapi_ioctl_number(&uapi, &name),
+            None => c_eval(&uapi, &name),
+        };
+        assert_eq!(want, *v, "uapi {name}");
     }
+}
+
+/// The number of `_IOx(MY_RNG_IOCTL_MAGIC, nr, type)` in the uapi header, computed here from
+/// the header's text: the direction from the macro, the size by adding up the members of the
+/// structure the header declares (the generic `_IOC` layout of x86).
+fn uapi_ioctl_number(defs: &std::collections::HashMap<String, String>, name: &str) -> u64 {
+    let text = repo_file("linux/c/include/uapi/misc/my_rng.h");
+    let value = &defs[name];
+    let (mac, args) = value.trim_end_matches(')').split_once('(').unwrap();
+    let args: Vec<&str> = args.split(',').map(str::trim).collect();
+    let dir = match mac {
+        "_IOW" => 1,
+        "_IOR" => 2,
+        "_IOWR" => 3,
+        m => panic!("{name}: {m}"),
+    };
+    let ty = defs[args[0]].trim_matches('\'').bytes().next().unwrap();
+    let size = |t: &str| match t {
+        "__u32" => 4,
+        "__u64" => 8,
+        m => panic!("member type {m}"),
+    };
+    let arg_size: u64 = match args[2].strip_prefix("struct ") {
+        Some(tag) => {
+            let body = text.split(&format!("struct {tag} {{\n")).nth(1).unwrap();
+            let body = body.split("};").next().unwrap();
+            body.lines()
+                .map(|l| size(l.split_whitespace().next().unwrap()))
+                .sum()
+        }
+        None => size(args[2]),
+    };
+    (dir << 30) | (arg_size << 16) | (u64::from(ty) << 8) | args[1].parse::<u64>().unwrap()
 }
 
 #[test]

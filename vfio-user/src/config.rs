@@ -4,19 +4,19 @@
 //! emulates the BARs and the MSI capability itself, but the device must still describe them
 //! and keep what is written, so that reads of non-emulated bits are consistent.
 
-use my_rng_spec::regs::BAR_SIZE;
+use my_rng_spec::regs::{self, BAR_SIZE};
 
 /// Size of a conventional PCI configuration space.
 pub const CONFIG_SIZE: usize = 256;
 
-/// PCI IDs and class from the spec.
-pub const VENDOR_ID: u16 = 0x1234;
+/// PCI IDs and class from the spec crate.
+pub const VENDOR_ID: u16 = regs::PCI_VENDOR_ID;
 /// Device id.
-pub const DEVICE_ID: u16 = 0xcafe;
+pub const DEVICE_ID: u16 = regs::PCI_DEVICE_ID;
 /// Revision.
-pub const REVISION: u8 = 0x10;
-/// Class code 0x00ff: "Unclassified device", prog-if 0.
-pub const CLASS: u16 = 0x00ff;
+pub const REVISION: u8 = regs::PCI_REVISION;
+/// Class code: "Unclassified device", prog-if 0.
+pub const CLASS: u16 = regs::PCI_CLASS;
 /// QEMU's default subsystem IDs (what the in-QEMU device shows).
 pub const SUBSYSTEM_VENDOR_ID: u16 = 0x1af4;
 /// QEMU's default subsystem id.

@@ -19,8 +19,9 @@ use crate::config::ConfigSpace;
 use crate::memory::{DmaView, Maps};
 use crate::timing::DmaTiming;
 
-/// Bytes the DMA thread writes per chunk before it lets register accesses in.
-pub const DMA_CHUNK: u32 = 64 * 1024;
+/// Bytes the DMA thread writes per chunk before it lets register accesses in (the spec
+/// crate's model step, as the C device).
+pub const DMA_CHUNK: u32 = my_rng_spec::dma::MODEL_STEP_BYTES;
 
 /// Log a guest error: the device's equivalent of QEMU's `LOG_GUEST_ERROR`.
 macro_rules! guest_error {

@@ -99,37 +99,44 @@ pub fn raw_mmio(text: &str, rc: i32) -> Result<String> {
     Ok(format!("BAR0 after SEED=0x42: {got:?}"))
 }
 
-/// One line per my_rng function: `addr vendor device class revision bar0-start bar0-end`.
+/// One line per my_rng function: `addr vendor device class revision bar0-start bar0-end`,
+/// held against the spec crate's PCI identity.
 pub fn pci(text: &str, devices: usize) -> Result<String> {
+    use my_rng_spec::regs::{BAR_SIZE, PCI_CLASS, PCI_DEVICE_ID, PCI_REVISION, PCI_VENDOR_ID};
     let lines = program_lines(text);
     ensure!(
         lines.len() == devices,
         "expected {devices} my_rng PCI functions, found {}: {text}",
         lines.len()
     );
+    // As sysfs prints them; its class file has the programming interface (0) below.
+    let want = [
+        format!("{PCI_VENDOR_ID:#06x}"),
+        format!("{PCI_DEVICE_ID:#06x}"),
+        format!("{:#08x}", u32::from(PCI_CLASS) << 8),
+        format!("{PCI_REVISION:#04x}"),
+    ];
     let mut out = Vec::new();
     for l in lines {
         let f: Vec<&str> = l.split_whitespace().collect();
         ensure!(f.len() == 7, "bad line `{l}`");
-        ensure!(
-            f[1] == "0x1234" && f[2] == "0xcafe",
-            "ids {} {} in `{l}`",
-            f[1],
-            f[2]
-        );
-        ensure!(f[3] == "0x00ff00", "class {} (want 0x00ff00)", f[3]);
-        ensure!(f[4] == "0x10", "revision {} (want 0x10)", f[4]);
+        for (i, (got, want)) in f[1..5].iter().zip(&want).enumerate() {
+            let what = ["vendor", "device", "class", "revision"][i];
+            ensure!(got == want, "{what} {got} (want {want}) in `{l}`");
+        }
         let start = u64::from_str_radix(f[5].trim_start_matches("0x"), 16)?;
         let end = u64::from_str_radix(f[6].trim_start_matches("0x"), 16)?;
         ensure!(
-            end + 1 - start == 4096,
-            "BAR0 size {} (want 4096)",
+            end + 1 - start == BAR_SIZE,
+            "BAR0 size {} (want {BAR_SIZE})",
             end + 1 - start
         );
         out.push(format!("{} BAR0 {start:#x}", f[0]));
     }
     Ok(format!(
-        "1234:cafe rev 0x10 class 0x00ff, 4 KiB BAR0: {}",
+        "{PCI_VENDOR_ID:04x}:{PCI_DEVICE_ID:04x} rev {PCI_REVISION:#04x} class {PCI_CLASS:#06x}, \
+         {} KiB BAR0: {}",
+        BAR_SIZE / 1024,
         out.join(", ")
     ))
 }
@@ -328,9 +335,18 @@ mod tests {
     #[test]
     fn pci_line() {
         let l = "0000:00:03.0 0x1234 0xcafe 0x00ff00 0x10 0x00000000febf1000 0x00000000febf1fff\n";
-        assert!(pci(l, 1).is_ok());
+        // The seed's identity, written out here as the exercise states it.
+        assert_eq!(
+            pci(l, 1).unwrap(),
+            "1234:cafe rev 0x10 class 0x00ff, 4 KiB BAR0: 0000:00:03.0 BAR0 0xfebf1000"
+        );
         assert!(pci(l, 2).is_err());
-        assert!(pci(&l.replace("0x10 ", "0x11 "), 1).is_err());
+        let e = pci(&l.replace("0x10 ", "0x11 "), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("revision 0x11 (want 0x10)"), "{e}");
+        assert!(pci(&l.replace("0xcafe", "0xcaff"), 1).is_err());
+        assert!(pci(&l.replace("0x00ff00", "0x00ff01"), 1).is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
-//! qtest) and every other reader test against the same numbers: spec/vectors/, the qtest's
-//! vector header, the storm's DMA cases with the model's verdicts and the Linux drivers'
-//! register definitions (C header and Rust module); and from the protocol crate, the names the
+//! qtest) and every other reader test against the same numbers: spec/vectors/, the QEMU
+//! device's register header, the qtest's vector header, the storm's DMA cases with the model's verdicts, the Linux drivers'
+//! register definitions (C header and Rust module) and their uapi header; and from the protocol crate, the names the
 //! guest's shell /init shares with the host (protocol.sh).
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
-use my_rng_spec::{linux_regs, storm, vectors, Algorithm};
+use my_rng_spec::{linux_regs, linux_uapi, qemu_header, storm, vectors, Algorithm};
 use std::path::PathBuf;
 
 /// Every generated file, as (path, content).
@@ -22,6 +22,8 @@ fn generated() -> Vec<(PathBuf, String)> {
             )
         })
         .collect();
+    // The register ABI of the QEMU device and its qtests.
+    files.push((repo_root().join(qemu_header::PATH), qemu_header::render()));
     // The qtest's copy: the first values and a digest of every block, as C.
     files.push((
         repo_root().join(vectors::C_HEADER_PATH),
@@ -32,7 +34,8 @@ fn generated() -> Vec<(PathBuf, String)> {
         repo_root().join(storm::C_HEADER_PATH),
         storm::render_c_header(),
     ));
-    // Both Linux drivers' register definitions.
+    // Both Linux drivers' register definitions, and their user ABI header.
+    files.push((repo_root().join(linux_uapi::PATH), linux_uapi::render()));
     files.push((
         repo_root().join(linux_regs::C_HEADER_PATH),
         linux_regs::render_linux_c_header(),

@@ -3,13 +3,15 @@
  * Register map of the my-rng device, ABI 2.1 (spec/my-rng.rst): generated
  * by cargo xtask vectors from the my-rng-spec crate; do not edit.
  *
- * The ID magic, the FEATURES bits and the algorithm ids are part of the
- * user ABI: <uapi/misc/my_rng.h> has them.
+ * The ID magic, the FEATURES bits, the algorithm ids and the ioctls are part
+ * of the user ABI: <uapi/misc/my_rng.h> has them.
  */
 #ifndef _MY_RNG_REGS_H
 #define _MY_RNG_REGS_H
 
 #include <linux/bits.h>
+#include <linux/build_bug.h>
+#include <uapi/misc/my_rng.h>
 
 /* Registers (offsets into BAR0): access, width. */
 #define MY_RNG_REG_RNG			0x000	/* R, 4 bytes */
@@ -39,7 +41,14 @@
 #define MY_RNG_IRQ_BASE			0x060	/* interrupt registers */
 #define MY_RNG_IRQ_END			0x068
 
+/* PCI identity (QEMU's vendor id is not in pci_ids.h). */
+#define MY_RNG_PCI_VENDOR_ID		0x1234
+#define MY_RNG_PCI_DEVICE_ID		0xcafe
+
 /* ID, FEATURES and ALGOS. */
+#define MY_RNG_ID_MAGIC_SHIFT		16
+#define MY_RNG_ID_MAJOR_SHIFT		8
+#define MY_RNG_ID_VERSION_MASK		0xff
 #define MY_RNG_ABI_MAJOR		2	/* ID bits 15..8 */
 #define MY_RNG_ABI_MINOR		1	/* ID bits 7..0 */
 #define MY_RNG_ID_VALUE			0x4d520201
@@ -80,5 +89,21 @@
 /* IRQ_STATUS and IRQ_ENABLE bits. */
 #define MY_RNG_IRQ_DMA_DONE		BIT(0)
 #define MY_RNG_IRQ_MASK			BIT(0)	/* implemented bits */
+
+/*
+ * <uapi/misc/my_rng.h> as the spec computes it (ioctl numbers: the
+ * generic _IOC layout, checked on x86).
+ */
+static_assert(sizeof(struct my_rng_info) == 16);
+static_assert(sizeof(struct my_rng_seed_read) == 16);
+#ifdef CONFIG_X86
+static_assert(MY_RNG_IOCTL_RAND == 0x80047101);
+static_assert(MY_RNG_IOCTL_SEED == 0x40047101);
+static_assert(MY_RNG_IOCTL_RAND64 == 0x80087102);
+static_assert(MY_RNG_IOCTL_SET_ALGO == 0x40047103);
+static_assert(MY_RNG_IOCTL_GET_ALGO == 0x80047103);
+static_assert(MY_RNG_IOCTL_INFO == 0x80107104);
+static_assert(MY_RNG_IOCTL_SEED_READ == 0xc0107105);
+#endif
 
 #endif /* _MY_RNG_REGS_H */

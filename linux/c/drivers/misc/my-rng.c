@@ -90,10 +90,6 @@
 #define MY_RNG_NAME		"my_rng"
 #define MY_RNG_NODE_NAME	"my_rng_driver"
 
-/* QEMU's vendor id (not in pci_ids.h) and the device id of my-rng. */
-#define MY_RNG_PCI_VENDOR_ID	0x1234
-#define MY_RNG_PCI_DEVICE_ID	0xcafe
-
 /* read() through registers: at most this much per call, in chunks of this size. */
 #define MY_RNG_READ_MAX		SZ_64K
 #define MY_RNG_READ_CHUNK	256
@@ -158,23 +154,11 @@ static const u32 my_rng_test_expected[MY_RNG_TEST_NUMBERS] = {
 	286129175, 1594929109, 971802288, 222134722, 1335014133,
 };
 
-/* The ABI is fixed: catch any accidental change of the uapi header. */
-static_assert(sizeof(struct my_rng_info) == 16);
-static_assert(sizeof(struct my_rng_seed_read) == 16);
 static_assert(MY_RNG_BOUNCE_SIZE % sizeof(u64) == 0);
 /* A refill (one segment) fits the smallest DMA_MAX_BYTES the driver accepts. */
 static_assert(MY_RNG_STASH_MAX <= MY_RNG_BOUNCE_SIZE);
 static_assert(MY_RNG_POOL_HALF <= MY_RNG_BOUNCE_SIZE);
 static_assert(MY_RNG_STASH_MIN % sizeof(u64) == 0);
-#ifdef CONFIG_X86
-static_assert(MY_RNG_IOCTL_RAND == 0x80047101);
-static_assert(MY_RNG_IOCTL_SEED == 0x40047101);
-static_assert(MY_RNG_IOCTL_RAND64 == 0x80087102);
-static_assert(MY_RNG_IOCTL_SET_ALGO == 0x40047103);
-static_assert(MY_RNG_IOCTL_GET_ALGO == 0x80047103);
-static_assert(MY_RNG_IOCTL_INFO == 0x80107104);
-static_assert(MY_RNG_IOCTL_SEED_READ == 0xc0107105);
-#endif
 
 /*
  * No sysfs file (perm 0): a built-in driver with a visible parameter owns
@@ -1418,7 +1402,7 @@ static void my_rng_identify(struct my_rng *rng)
 	u32 id = readl(rng->base + MY_RNG_REG_ID);
 
 	/* An ABI 1 device has no ID register: it reads as something else. */
-	if ((id >> 16) != MY_RNG_ID_MAGIC)
+	if ((id >> MY_RNG_ID_MAGIC_SHIFT) != MY_RNG_ID_MAGIC)
 		return;
 
 	rng->id = id;

@@ -358,12 +358,12 @@ impl Drop for Enabled {
 
 struct MyRngDriver;
 
-/// `PCI_DEVICE(0x1234, 0xcafe)`: `pci::Vendor` has no constructor for QEMU's vendor id 0x1234,
-/// which is not in `pci_ids.h`.
+/// `PCI_DEVICE(vendor, device)`: `pci::Vendor` has no constructor for QEMU's vendor id, which
+/// is not in `pci_ids.h`.
 const MY_RNG_ID: pci::DeviceId = {
     let raw = bindings::pci_device_id {
-        vendor: 0x1234,
-        device: 0xcafe,
+        vendor: regs::PCI_VENDOR_ID,
+        device: regs::PCI_DEVICE_ID,
         subvendor: !0,
         subdevice: !0,
         class: 0,
@@ -405,7 +405,7 @@ impl MyRngDriver {
             };
             let id = bar.read32(regs::ID);
             // An ABI 1 device has no ID register: it reads as something else.
-            if id >> 16 != regs::ID_MAGIC {
+            if id >> regs::ID_MAGIC_SHIFT != regs::ID_MAGIC {
                 return ident;
             }
             ident.id = id;
@@ -493,7 +493,8 @@ impl MyRngDriver {
             Some(_) => "by DMA (INTx)",
             None => "through registers",
         };
-        let (major, minor) = ((id >> 8) & 0xff, id & 0xff);
+        let major = (id >> regs::ID_MAJOR_SHIFT) & regs::ID_VERSION_MASK;
+        let minor = id & regs::ID_VERSION_MASK;
         dev_info!(
             pdev,
             "/dev/{node}: ABI {major}.{minor}, features {features:#x}, algorithms {algos:#x}, hwrng {hwrng}, read {read}\n"

@@ -499,7 +499,7 @@ fn info(w: &mut Worker<'_>) {
     let (dev, name, _, st) = w.parts();
     st.ioctls += 1;
     match dev.info() {
-        Ok(info) if info.id >> 16 == my_rng::regs::ID_MAGIC => {}
+        Ok(info) if my_rng::regs::abi_version(info.id).is_some() => {}
         Ok(info) => st.fail(format!("{name}: INFO id {:#x}", info.id)),
         Err(e) => st.fail(format!("{name}: INFO: {e}")),
     }

@@ -2,10 +2,10 @@
 
 //! The node's file operations: `open`, `read()` and the ioctls of `<uapi/misc/my_rng.h>`.
 
-use super::{MyRng, MyRngData};
+use super::{regs, MyRng, MyRngData};
 use kernel::{
     fs::{File, Kiocb},
-    ioctl::{_IOR, _IOW, _IOWR},
+    ioctl::_IOC_SIZE,
     iov::IovIterDest,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
@@ -24,30 +24,14 @@ struct SeedRead {
     buf: u64,
 }
 
-const IOCTL_MAGIC: u32 = b'q' as u32;
-const IOCTL_RAND: u32 = _IOR::<u32>(IOCTL_MAGIC, 1);
-const IOCTL_SEED: u32 = _IOW::<u32>(IOCTL_MAGIC, 1);
-const IOCTL_RAND64: u32 = _IOR::<u64>(IOCTL_MAGIC, 2);
-const IOCTL_SET_ALGO: u32 = _IOW::<u32>(IOCTL_MAGIC, 3);
-const IOCTL_GET_ALGO: u32 = _IOR::<u32>(IOCTL_MAGIC, 3);
-const IOCTL_INFO: u32 = _IOR::<Info>(IOCTL_MAGIC, 4);
-const IOCTL_SEED_READ: u32 = _IOWR::<SeedRead>(IOCTL_MAGIC, 5);
-
-// The ABI is fixed: the numbers of the uapi header, as the C driver checks them.
+// The numbers are the spec's (generated in `regs`); the argument types must have the size
+// each number encodes.
 const _: () = {
-    assert!(core::mem::size_of::<Info>() == 16);
-    assert!(core::mem::size_of::<SeedRead>() == 16);
-    assert!(IOCTL_RAND == 0x80047101);
-    assert!(IOCTL_SEED == 0x40047101);
-    assert!(IOCTL_RAND64 == 0x80087102);
-    assert!(IOCTL_SET_ALGO == 0x40047103);
-    assert!(IOCTL_GET_ALGO == 0x80047103);
-    assert!(IOCTL_INFO == 0x80107104);
-    assert!(IOCTL_SEED_READ == 0xc0107105);
+    assert!(_IOC_SIZE(regs::IOCTL_INFO) == core::mem::size_of::<Info>());
+    assert!(_IOC_SIZE(regs::IOCTL_SEED_READ) == core::mem::size_of::<SeedRead>());
+    assert!(_IOC_SIZE(regs::IOCTL_RAND) == core::mem::size_of::<u32>());
+    assert!(_IOC_SIZE(regs::IOCTL_RAND64) == core::mem::size_of::<u64>());
 };
-
-/// Largest count accepted by `MY_RNG_IOCTL_SEED_READ`.
-const SEED_READ_MAX: u32 = 4096;
 
 /// Writes `v` to the caller's `arg`.
 #[inline]
@@ -76,7 +60,7 @@ impl MyRng {
         let seed: u32 = r.read()?;
         let count: u32 = r.read()?;
         let buf: u64 = r.read()?;
-        if count == 0 || count > SEED_READ_MAX {
+        if count == 0 || count > regs::SEED_READ_MAX {
             return Err(EINVAL);
         }
         let mut vals = KVVec::from_elem(0u32, count as usize, GFP_KERNEL)?;
@@ -115,13 +99,13 @@ impl MiscDevice for MyRng {
     fn ioctl(me: ArcBorrow<'_, MyRng>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = UserPtr::from_addr(arg);
         match cmd {
-            IOCTL_RAND => put(arg, &me.rand()?)?,
-            IOCTL_SEED => me.seed(get_u32(arg)?)?,
-            IOCTL_RAND64 => put(arg, &me.rand64()?)?,
-            IOCTL_SET_ALGO => me.set_algo(get_u32(arg)?)?,
-            IOCTL_GET_ALGO => put(arg, &me.with_regs(|bar| me.cur_algo(bar))?)?,
-            IOCTL_INFO => me.ioctl_info(arg)?,
-            IOCTL_SEED_READ => me.ioctl_seed_read(arg)?,
+            regs::IOCTL_RAND => put(arg, &me.rand()?)?,
+            regs::IOCTL_SEED => me.seed(get_u32(arg)?)?,
+            regs::IOCTL_RAND64 => put(arg, &me.rand64()?)?,
+            regs::IOCTL_SET_ALGO => me.set_algo(get_u32(arg)?)?,
+            regs::IOCTL_GET_ALGO => put(arg, &me.with_regs(|bar| me.cur_algo(bar))?)?,
+            regs::IOCTL_INFO => me.ioctl_info(arg)?,
+            regs::IOCTL_SEED_READ => me.ioctl_seed_read(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)

@@ -56,9 +56,16 @@ pub(crate) const DMA_END: usize = 0x060;
 pub(crate) const IRQ_BASE: usize = 0x060;
 pub(crate) const IRQ_END: usize = 0x068;
 
+// PCI identity (QEMU's vendor id is not in pci_ids.h).
+pub(crate) const PCI_VENDOR_ID: u32 = 0x1234;
+pub(crate) const PCI_DEVICE_ID: u32 = 0xcafe;
+
 // ID, FEATURES and ALGOS.
 /// ID_MAGIC: ID bits 31..16.
 pub(crate) const ID_MAGIC: u32 = 0x4d52;
+pub(crate) const ID_MAGIC_SHIFT: u32 = 16;
+pub(crate) const ID_MAJOR_SHIFT: u32 = 8;
+pub(crate) const ID_VERSION_MASK: u32 = 0xff;
 /// ABI_MAJOR: ID bits 15..8.
 pub(crate) const ABI_MAJOR: u32 = 2;
 /// ABI_MINOR: ID bits 7..0.
@@ -112,3 +119,13 @@ pub(crate) const DMA_ERR_ABORTED: u32 = 9;
 pub(crate) const IRQ_DMA_DONE: u32 = 1 << 0;
 /// IRQ_MASK: implemented bits.
 pub(crate) const IRQ_MASK: u32 = 1 << 0;
+
+// ioctl numbers (generic _IOC layout) and limits.
+pub(crate) const IOCTL_RAND: u32 = 0x80047101;
+pub(crate) const IOCTL_SEED: u32 = 0x40047101;
+pub(crate) const IOCTL_RAND64: u32 = 0x80087102;
+pub(crate) const IOCTL_SET_ALGO: u32 = 0x40047103;
+pub(crate) const IOCTL_GET_ALGO: u32 = 0x80047103;
+pub(crate) const IOCTL_INFO: u32 = 0x80107104;
+pub(crate) const IOCTL_SEED_READ: u32 = 0xc0107105;
+pub(crate) const SEED_READ_MAX: u32 = 4096;
