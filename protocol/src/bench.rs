@@ -47,9 +47,112 @@ pub struct BenchReport {
     pub pci: Option<String>,
 }
 
+/// The ids of `my-rng bench`'s rows: the guest names its rows with these, and `cargo xtask
+/// bench` picks rows, goals and charts by them.
+pub mod row {
+    /// The seed's path: one RAND ioctl per 4 bytes (the reference of every other row).
+    pub const IOCTL_RAND: &str = "ioctl-rand";
+    pub const IOCTL_RAND64: &str = "ioctl-rand64";
+    /// RAND through the register path (the driver's `ioctl_path` set to `mmio`).
+    pub const IOCTL_RAND_MMIO: &str = "ioctl-rand-mmio";
+    pub const IOCTL_RAND64_MMIO: &str = "ioctl-rand64-mmio";
+    pub const IOCTL_SEED_READ: &str = "ioctl-seed-read";
+    pub const READ_MMIO_64K: &str = "read-mmio-64k";
+    pub const READ_BOUNCE_4K: &str = "read-bounce-4k";
+    pub const READ_BOUNCE_64K: &str = "read-bounce-64k";
+    pub const READ_BOUNCE_1M: &str = "read-bounce-1m";
+    pub const READ_ZEROCOPY_4K: &str = "read-zerocopy-4k";
+    pub const READ_ZEROCOPY_64K: &str = "read-zerocopy-64k";
+    pub const READ_ZEROCOPY_1M: &str = "read-zerocopy-1m";
+    /// /dev/hwrng with the device's own source selected.
+    pub const HWRNG_MY_RNG: &str = "hwrng-my_rng";
+    pub const HWRNG_VIRTIO: &str = "hwrng-virtio";
+    pub const GETRANDOM_4B: &str = "getrandom-4b";
+    pub const GETRANDOM_4K: &str = "getrandom-4k";
+    pub const GETRANDOM_64K: &str = "getrandom-64k";
+    pub const GETRANDOM_1M: &str = "getrandom-1m";
+    pub const ZERO_4K: &str = "zero-4k";
+    pub const ZERO_64K: &str = "zero-64k";
+    pub const ZERO_1M: &str = "zero-1m";
+    pub const READ_DMA_1M_GLIBC: &str = "read-dma-1m-glibc";
+    pub const READ_DMA_1M_XOSHIRO: &str = "read-dma-1m-xoshiro256pp";
+    pub const READ_DMA_1M_CHACHA: &str = "read-dma-1m-chacha20";
+    pub const READ_DMA_1M_HOST: &str = "read-dma-1m-host";
+
+    /// Every row, in the order the guest measures and prints them (the chart keeps it).
+    pub const ALL: [&str; 25] = [
+        IOCTL_RAND,
+        IOCTL_RAND64,
+        IOCTL_RAND_MMIO,
+        IOCTL_RAND64_MMIO,
+        IOCTL_SEED_READ,
+        READ_MMIO_64K,
+        READ_BOUNCE_4K,
+        READ_BOUNCE_64K,
+        READ_BOUNCE_1M,
+        READ_ZEROCOPY_4K,
+        READ_ZEROCOPY_64K,
+        READ_ZEROCOPY_1M,
+        HWRNG_MY_RNG,
+        HWRNG_VIRTIO,
+        GETRANDOM_4B,
+        GETRANDOM_4K,
+        GETRANDOM_64K,
+        GETRANDOM_1M,
+        ZERO_4K,
+        ZERO_64K,
+        ZERO_1M,
+        READ_DMA_1M_GLIBC,
+        READ_DMA_1M_XOSHIRO,
+        READ_DMA_1M_CHACHA,
+        READ_DMA_1M_HOST,
+    ];
+
+    /// The device's rows: measured on the C device with the C driver, and again on the Rust
+    /// device and with the Rust driver (ids prefixed [`RUST_DEVICE`], [`RUST_DRIVER`]).
+    pub const TWINS: [&str; 17] = [
+        IOCTL_RAND,
+        IOCTL_RAND64,
+        IOCTL_RAND_MMIO,
+        IOCTL_RAND64_MMIO,
+        IOCTL_SEED_READ,
+        READ_MMIO_64K,
+        READ_BOUNCE_4K,
+        READ_BOUNCE_64K,
+        READ_BOUNCE_1M,
+        READ_ZEROCOPY_4K,
+        READ_ZEROCOPY_64K,
+        READ_ZEROCOPY_1M,
+        HWRNG_MY_RNG,
+        READ_DMA_1M_GLIBC,
+        READ_DMA_1M_XOSHIRO,
+        READ_DMA_1M_CHACHA,
+        READ_DMA_1M_HOST,
+    ];
+
+    /// Id prefix of the rows measured with the Rust driver (on the C device).
+    pub const RUST_DRIVER: &str = "rustdrv-";
+    /// Id prefix of the rows measured on the Rust device (with the C driver).
+    pub const RUST_DEVICE: &str = "rust-";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_ids_are_distinct_and_twins_keep_the_order() {
+        for (i, a) in row::ALL.iter().enumerate() {
+            assert!(!row::ALL[i + 1..].contains(a), "{a} twice");
+        }
+        let pos = |id: &str| row::ALL.iter().position(|r| *r == id).unwrap();
+        let order: Vec<usize> = row::TWINS.iter().map(|id| pos(id)).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        // A prefixed id never reads as another row's.
+        for p in [row::RUST_DRIVER, row::RUST_DEVICE] {
+            assert!(row::ALL.iter().all(|r| !r.starts_with(p)), "{p}");
+        }
+    }
 
     #[test]
     fn round_trip() {

@@ -13,6 +13,7 @@ use crate::util::{note, out_dir, repo_root, step};
 use crate::vfio_user::{self, BENCH_ADDR};
 use crate::{checks, parts, vm};
 use anyhow::{ensure, Context, Result};
+use my_rng_protocol::bench::row as id;
 use my_rng_protocol::{param, step, BenchReport, BenchRow, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,7 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The reference row every other is compared to: the seed's path, one RAND ioctl per 4 bytes.
-const SEED_ROW: &str = "ioctl-rand";
+const SEED_ROW: &str = id::IOCTL_RAND;
 /// The framed step of the guest's /init that prints the JSON.
 const STEP: &str = step::BENCH;
 /// The font of the chart's text (Debian's fonts-dejavu-core, a host package).
@@ -31,29 +32,8 @@ const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// The device's rows: measured on the C device with the C driver, and again on the Rust
 /// device and with the Rust driver (ids prefixed [`RUST_DEVICE`], [`RUST_DRIVER`]).
-pub const TWIN_ROWS: &[&str] = &[
-    "ioctl-rand",
-    "ioctl-rand64",
-    "ioctl-rand-mmio",
-    "ioctl-rand64-mmio",
-    "ioctl-seed-read",
-    "read-mmio-64k",
-    "read-bounce-4k",
-    "read-bounce-64k",
-    "read-bounce-1m",
-    "read-zerocopy-4k",
-    "read-zerocopy-64k",
-    "read-zerocopy-1m",
-    "hwrng-my_rng",
-    "read-dma-1m-glibc",
-    "read-dma-1m-xoshiro256pp",
-    "read-dma-1m-chacha20",
-    "read-dma-1m-host",
-];
-/// Id prefix of the rows measured with the Rust driver (on the C device).
-pub const RUST_DRIVER: &str = "rustdrv-";
-/// Id prefix of the rows measured on the Rust device (with the C driver).
-pub const RUST_DEVICE: &str = "rust-";
+pub const TWIN_ROWS: &[&str] = &id::TWINS;
+pub use id::{RUST_DEVICE, RUST_DRIVER};
 /// The host's rows: a bare UNIX-socket round trip, and a REGION_READ through the server.
 pub const FLOOR_ROW: &str = "host-socket-floor";
 pub const ROUND_TRIP_ROW: &str = "host-region-read";
@@ -65,9 +45,15 @@ const ROUND_TRIP_FACTOR: f64 = 2.0;
 const RAND_VS_GETRANDOM: f64 = 0.8;
 /// Rows that read a register per call whatever the driver: on the Rust device each is a
 /// vfio-user round trip, judged by the round-trip goal instead of the 1.5× one.
-const REGISTER_ROWS: &[&str] = &["ioctl-rand-mmio", "ioctl-rand64-mmio", "read-mmio-64k"];
+const REGISTER_ROWS: &[&str] = &[
+    id::IOCTL_RAND_MMIO,
+    id::IOCTL_RAND64_MMIO,
+    id::READ_MMIO_64K,
+];
 /// Rows that read registers only on a driver without the RAND stash (no ioctl_path).
-const STASH_ROWS: &[&str] = &["ioctl-rand", "ioctl-rand64", "ioctl-seed-read"];
+const STASH_ROWS: &[&str] = &[id::IOCTL_RAND, id::IOCTL_RAND64, id::IOCTL_SEED_READ];
+/// The /dev/zero rows, each row's ceiling at its size.
+const ZERO_ROWS: &[&str] = &[id::ZERO_4K, id::ZERO_64K, id::ZERO_1M];
 
 /// One row as `my-rng bench --json` reports it.
 pub type Row = BenchRow;
@@ -128,7 +114,9 @@ pub fn rate(rows: &[Row]) -> Vec<Rated> {
             let v = r.mb_per_s().filter(|_| !is_host(r));
             let zero = rows
                 .iter()
-                .find(|z| z.id.starts_with("zero-") && z.bytes_per_call == r.bytes_per_call)
+                .find(|z| {
+                    ZERO_ROWS.contains(&z.id.as_str()) && z.bytes_per_call == r.bytes_per_call
+                })
                 .and_then(Row::mb_per_s);
             Rated {
                 row: r.clone(),
@@ -151,7 +139,7 @@ struct Goal {
 
 /// The row that stands for "DMA read 1 MiB": read() of 1 MiB on the driver's default (auto)
 /// path with the seed's algorithm, glibc, the one the seed's RAND ioctl row reads too.
-const DMA_1M: &str = "read-dma-1m-glibc";
+const DMA_1M: &str = id::READ_DMA_1M_GLIBC;
 
 /// The benchmark's throughput goals (issue "DMA ... benchmark").
 const GOALS: &[Goal] = &[
@@ -164,25 +152,25 @@ const GOALS: &[Goal] = &[
     Goal {
         what: "DMA read 1 MiB ≥ 1× getrandom() 1 MiB",
         row: DMA_1M,
-        base: "getrandom-1m",
+        base: id::GETRANDOM_1M,
         factor: 1.0,
     },
     Goal {
         what: "DMA read 1 MiB ≥ 50% of /dev/zero 1 MiB",
         row: DMA_1M,
-        base: "zero-1m",
+        base: id::ZERO_1M,
         factor: 0.5,
     },
     Goal {
         what: "zero-copy read 1 MiB ≥ bounce-buffer read 1 MiB",
-        row: "read-zerocopy-1m",
-        base: "read-bounce-1m",
+        row: id::READ_ZEROCOPY_1M,
+        base: id::READ_BOUNCE_1M,
         factor: 1.0,
     },
     Goal {
         what: "hw_random my_rng ≥ 10× hw_random virtio-rng",
-        row: "hwrng-my_rng",
-        base: "hwrng-virtio",
+        row: id::HWRNG_MY_RNG,
+        base: id::HWRNG_VIRTIO,
         factor: 10.0,
     },
 ];
@@ -314,16 +302,18 @@ fn rand_goals(rated: &[Rated]) -> Vec<Verdict> {
         ("Rust driver", format!("{RUST_DRIVER}{SEED_ROW}")),
     ]
     .into_iter()
-    .map(|(who, id)| {
+    .map(|(who, rand)| {
         let goal = format!("ioctl RAND ≥ {RAND_VS_GETRANDOM}× getrandom(4 B) calls/s, {who}");
-        let (v, b) = match figures(rated, &goal, &[&id, "getrandom-4b"], |r| r.calls_per_s) {
+        let rows = [rand.as_str(), id::GETRANDOM_4B];
+        let (v, b) = match figures(rated, &goal, &rows, |r| r.calls_per_s) {
             Ok(f) => (f[0], f[1]),
             Err(v) => return v,
         };
         let detail = format!(
-            "{id} {} calls/s vs getrandom-4b {} calls/s = {}× (goal ≥ {RAND_VS_GETRANDOM}×, \
+            "{rand} {} calls/s vs {} {} calls/s = {}× (goal ≥ {RAND_VS_GETRANDOM}×, \
              1× wanted)",
             num(v),
+            id::GETRANDOM_4B,
             num(b),
             num(v / b)
         );

@@ -11,6 +11,7 @@
 use crate::util::{out_dir, repo_root, run, step};
 use crate::{apt, bench};
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_protocol::bench::row as id;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -387,22 +388,24 @@ const FIGURES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The benchmark rows of the report's chart (docs/bench/bench.png has all of them, too many
-/// to read at a column's width).
+/// to read at a column's width): the C twins', then (prefix, row) of the Rust twins'.
 const CHART_ROWS: &[&str] = &[
-    "ioctl-rand",
-    "ioctl-seed-read",
-    "read-mmio-64k",
-    "read-bounce-1m",
-    "read-zerocopy-1m",
-    "read-dma-1m-glibc",
-    "read-dma-1m-chacha20",
-    "hwrng-my_rng",
-    "hwrng-virtio",
-    "getrandom-1m",
-    "zero-1m",
-    "rustdrv-read-dma-1m-glibc",
-    "rust-ioctl-rand",
-    "rust-read-zerocopy-1m",
+    id::IOCTL_RAND,
+    id::IOCTL_SEED_READ,
+    id::READ_MMIO_64K,
+    id::READ_BOUNCE_1M,
+    id::READ_ZEROCOPY_1M,
+    id::READ_DMA_1M_GLIBC,
+    id::READ_DMA_1M_CHACHA,
+    id::HWRNG_MY_RNG,
+    id::HWRNG_VIRTIO,
+    id::GETRANDOM_1M,
+    id::ZERO_1M,
+];
+const CHART_TWIN_ROWS: &[(&str, &str)] = &[
+    (id::RUST_DRIVER, id::READ_DMA_1M_GLIBC),
+    (id::RUST_DEVICE, id::IOCTL_RAND),
+    (id::RUST_DEVICE, id::READ_ZEROCOPY_1M),
 ];
 
 /// The report's chart, drawn from docs/bench/bench.json like docs/bench/bench.png.
@@ -410,12 +413,13 @@ fn chart(bench: &serde_json::Value, path: &Path) -> Result<()> {
     let rows: Vec<crate::bench::Row> = serde_json::from_value(bench["rows"].clone())?;
     let setup: crate::bench::Setup = serde_json::from_value(bench["setup"].clone())?;
     let rated = crate::bench::rate(&rows);
+    let twins = CHART_TWIN_ROWS.iter().map(|(p, r)| format!("{p}{r}"));
     let mut picked = Vec::new();
-    for id in CHART_ROWS {
+    for want in CHART_ROWS.iter().map(|r| r.to_string()).chain(twins) {
         let r = rated
             .iter()
-            .position(|r| r.row.id == *id)
-            .with_context(|| format!("bench.json has no row {id:?}"))?;
+            .position(|r| r.row.id == want)
+            .with_context(|| format!("bench.json has no row {want:?}"))?;
         picked.push(r);
     }
     let rated: Vec<_> = rated

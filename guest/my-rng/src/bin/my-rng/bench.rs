@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use my_rng::regs::FEAT_DMA;
 use my_rng::uapi::SEED_READ_MAX;
 use my_rng::Algorithm;
+use my_rng_protocol::bench::row as id;
 use my_rng_protocol::{BenchReport, BenchRow};
 
 use crate::dev::RngDevice;
@@ -94,14 +95,10 @@ struct Row<'a> {
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
-/// (id suffix, label, bytes per call) of the sizes most rows come in.
 /// The name of the ioctl path attribute (the drivers' RAND stash: auto, stash or mmio).
 const IOCTL_PATH: &str = "ioctl_path";
-const SIZES: [(&str, &str, usize); 3] = [
-    ("4k", "4 KiB", 4 * KIB),
-    ("64k", "64 KiB", 64 * KIB),
-    ("1m", "1 MiB", MIB),
-];
+/// (label, bytes per call) of the sizes most rows come in.
+const SIZES: [(&str, usize); 3] = [("4 KiB", 4 * KIB), ("64 KiB", 64 * KIB), ("1 MiB", MIB)];
 
 /// A sysfs attribute the bench changes: written back as found when dropped.
 struct Knob {
@@ -277,7 +274,7 @@ fn seed_read_row<'a>(sys: &'a System<'a>) -> Row<'a> {
     let mut seed = 0u32;
     let size = values.len() * 4;
     row(
-        "ioctl-seed-read".into(),
+        id::IOCTL_SEED_READ.into(),
         format!("ioctl SEED_READ ({} KiB)", size / KIB),
         size,
         Box::new(move || sys.ioctl_path("auto")),
@@ -294,20 +291,18 @@ fn no_setup<'a>() -> Setup<'a> {
     Box::new(|| Ok(()))
 }
 
-/// RAND or RAND64 (`bits`) with the driver's ioctl path set to `path`, from a fresh seed.
-fn ioctl_row<'a>(sys: &'a System<'a>, bits: u32, path: &'static str) -> Row<'a> {
+/// Row `id`: RAND or RAND64 (`bits`) with the driver's ioctl path set to `path`, from a
+/// fresh seed.
+fn ioctl_row<'a>(sys: &'a System<'a>, id: &str, bits: u32, path: &'static str) -> Row<'a> {
     let dev = sys.dev;
     let (name, size) = if bits == 32 {
         ("rand", 4)
     } else {
         ("rand64", 8)
     };
-    let (id, label) = match path {
-        "auto" => (format!("ioctl-{name}"), String::new()),
-        _ => (
-            format!("ioctl-{name}-{path}"),
-            ", register path".to_string(),
-        ),
+    let label = match path {
+        "auto" => "",
+        _ => ", register path",
     };
     let op: Op<'a> = if bits == 32 {
         Box::new(move || dev.next_u32().map(|_| 4).map_err(|e| e.to_string()))
@@ -315,7 +310,7 @@ fn ioctl_row<'a>(sys: &'a System<'a>, bits: u32, path: &'static str) -> Row<'a> 
         Box::new(move || dev.next_u64().map(|_| 8).map_err(|e| e.to_string()))
     };
     row(
-        id,
+        id.into(),
         format!("ioctl {} ({size} B){label}", name.to_uppercase()),
         size,
         Box::new(move || {
@@ -357,23 +352,32 @@ fn rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
 fn register_and_read_rows<'a>(sys: &'a System<'a>) -> Vec<Row<'a>> {
     let dev = sys.dev;
     let mut v = vec![
-        ioctl_row(sys, 32, "auto"),
-        ioctl_row(sys, 64, "auto"),
-        ioctl_row(sys, 32, "mmio"),
-        ioctl_row(sys, 64, "mmio"),
+        ioctl_row(sys, id::IOCTL_RAND, 32, "auto"),
+        ioctl_row(sys, id::IOCTL_RAND64, 64, "auto"),
+        ioctl_row(sys, id::IOCTL_RAND_MMIO, 32, "mmio"),
+        ioctl_row(sys, id::IOCTL_RAND64_MMIO, 64, "mmio"),
         seed_read_row(sys),
         row(
-            "read-mmio-64k".into(),
+            id::READ_MMIO_64K.into(),
             "read() MMIO path, 64 KiB".into(),
             64 * KIB,
             Box::new(move || Ok(sys.read_path("mmio")?)),
             dev_read_op(dev, 64 * KIB),
         ),
     ];
-    for (path, name) in [("bounce", "DMA bounce"), ("zerocopy", "DMA zero-copy")] {
-        for (sfx, size_label, size) in SIZES {
+    let bounce = [id::READ_BOUNCE_4K, id::READ_BOUNCE_64K, id::READ_BOUNCE_1M];
+    let zerocopy = [
+        id::READ_ZEROCOPY_4K,
+        id::READ_ZEROCOPY_64K,
+        id::READ_ZEROCOPY_1M,
+    ];
+    for (path, name, ids) in [
+        ("bounce", "DMA bounce", bounce),
+        ("zerocopy", "DMA zero-copy", zerocopy),
+    ] {
+        for (row_id, (size_label, size)) in ids.into_iter().zip(SIZES) {
             v.push(row(
-                format!("read-{path}-{sfx}"),
+                row_id.into(),
                 format!("read() {name}, {size_label}"),
                 size,
                 Box::new(move || Ok(sys.read_path(path)?)),
@@ -387,12 +391,12 @@ fn register_and_read_rows<'a>(sys: &'a System<'a>) -> Vec<Row<'a>> {
 /// hw_random (this device's and virtio-rng's), getrandom() and /dev/zero.
 fn reference_rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
     let mut v = Vec::new();
-    for (id, prefix, name) in [
-        ("hwrng-my_rng", None, "my_rng"),
-        ("hwrng-virtio", Some("virtio"), "virtio-rng"),
+    for (row_id, prefix, name) in [
+        (id::HWRNG_MY_RNG, None, "my_rng"),
+        (id::HWRNG_VIRTIO, Some("virtio"), "virtio-rng"),
     ] {
         v.push(row(
-            id.into(),
+            row_id.into(),
             format!("/dev/hwrng ({name}), 4 KiB"),
             4 * KIB,
             Box::new(move || Ok(sys.hwrng_source(prefix)?)),
@@ -400,18 +404,30 @@ fn reference_rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
         ));
     }
     // 4 bytes: the calls per second the seed's RAND ioctl is compared to.
-    for (sfx, size_label, size) in [("4b", "4 B", 4)].into_iter().chain(SIZES) {
+    let getrandom = [
+        id::GETRANDOM_4B,
+        id::GETRANDOM_4K,
+        id::GETRANDOM_64K,
+        id::GETRANDOM_1M,
+    ];
+    for (row_id, (size_label, size)) in getrandom
+        .into_iter()
+        .zip([("4 B", 4)].into_iter().chain(SIZES))
+    {
         v.push(row(
-            format!("getrandom-{sfx}"),
+            row_id.into(),
             format!("getrandom(), {size_label}"),
             size,
             no_setup(),
             getrandom_op(size),
         ));
     }
-    for (sfx, size_label, size) in SIZES {
+    for (row_id, (size_label, size)) in [id::ZERO_4K, id::ZERO_64K, id::ZERO_1M]
+        .into_iter()
+        .zip(SIZES)
+    {
         v.push(row(
-            format!("zero-{sfx}"),
+            row_id.into(),
             format!("/dev/zero, {size_label}"),
             size,
             no_setup(),
@@ -425,9 +441,15 @@ fn reference_rows<'a>(sys: &'a System<'a>, zero: &Path) -> Vec<Row<'a>> {
 fn algorithm_rows<'a>(sys: &'a System<'a>) -> Vec<Row<'a>> {
     let dev = sys.dev;
     let mut v = Vec::new();
-    for alg in Algorithm::ALL {
+    let ids = [
+        id::READ_DMA_1M_GLIBC,
+        id::READ_DMA_1M_XOSHIRO,
+        id::READ_DMA_1M_CHACHA,
+        id::READ_DMA_1M_HOST,
+    ];
+    for (row_id, alg) in ids.into_iter().zip(Algorithm::ALL) {
         v.push(row(
-            format!("read-dma-1m-{}", alg.name()),
+            row_id.into(),
             format!("read() DMA (auto path), 1 MiB, {}", alg.name()),
             MIB,
             Box::new(move || {
@@ -691,34 +713,8 @@ mod tests {
     use my_rng::sysfs::Sysfs;
     use my_rng::Info;
 
-    /// Every row id, in output order (the chart keeps it).
-    const IDS: [&str; 25] = [
-        "ioctl-rand",
-        "ioctl-rand64",
-        "ioctl-rand-mmio",
-        "ioctl-rand64-mmio",
-        "ioctl-seed-read",
-        "read-mmio-64k",
-        "read-bounce-4k",
-        "read-bounce-64k",
-        "read-bounce-1m",
-        "read-zerocopy-4k",
-        "read-zerocopy-64k",
-        "read-zerocopy-1m",
-        "hwrng-my_rng",
-        "hwrng-virtio",
-        "getrandom-4b",
-        "getrandom-4k",
-        "getrandom-64k",
-        "getrandom-1m",
-        "zero-4k",
-        "zero-64k",
-        "zero-1m",
-        "read-dma-1m-glibc",
-        "read-dma-1m-xoshiro256pp",
-        "read-dma-1m-chacha20",
-        "read-dma-1m-host",
-    ];
+    /// Every row id, in output order (the chart keeps it): the protocol's catalogue.
+    const IDS: [&str; 25] = id::ALL;
 
     /// The node the fake devices stand for: the second my_rng device, whose hw_random
     /// source is my_rng.1.
