@@ -58,6 +58,10 @@ MARK_HP_DOWN='@@HP down'
 MARK_HP_STABLE_FAILURE='@@HP stable-device failure'
 MARK_MIG_READY='@@MIG ready'
 
+# The device's PCI ids, as sysfs writes them (the spec crate's).
+PCI_VENDOR='0x1234'
+PCI_DEVICE='0xcafe'
+
 # FIPS 140-2 sources of the test boot.
 RNGTEST_SOURCES='hwrng xoshiro256pp chacha20'
 

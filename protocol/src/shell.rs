@@ -40,6 +40,14 @@ pub fn render() -> String {
     assignments(&mut out, "Boot modes.", "", &modes);
     assignments(&mut out, "Step names.", "STEP_", step::ALL);
     assignments(&mut out, "Console markers.", "MARK_", marker::ALL);
+    let vendor = format!("{:#06x}", my_rng_spec::regs::PCI_VENDOR_ID);
+    let device = format!("{:#06x}", my_rng_spec::regs::PCI_DEVICE_ID);
+    assignments(
+        &mut out,
+        "The device's PCI ids, as sysfs writes them (the spec crate's).",
+        "",
+        &[("PCI_VENDOR", &vendor), ("PCI_DEVICE", &device)],
+    );
     let sources = RNGTEST_SOURCES.join(" ");
     assignments(
         &mut out,
@@ -79,6 +87,7 @@ mod tests {
         assert!(text.contains("\nMARK_PROBE_OK='@@MYRNG PROBE-OK'\n"));
         assert!(text.contains("\nMODE=$MYRNG_MODE\nP_BENCH=$MYRNG_BENCH\n"));
         assert!(text.contains("\nRNGTEST_SOURCES='hwrng xoshiro256pp chacha20'\n"));
+        assert!(text.contains("\nPCI_VENDOR='0x1234'\nPCI_DEVICE='0xcafe'\n"));
         let lines = |p: &str| text.lines().filter(|l| l.starts_with(p)).count();
         assert_eq!(lines("MODE_"), Mode::ALL.len());
         assert_eq!(lines("STEP_"), step::ALL.len());
