@@ -137,6 +137,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
 
 fn write_vectors(check: bool) -> Result<()> {
     println!("{}", vectors::write(check)?);
+    if check {
+        println!("{}", vectors::typed_once()?);
+    }
     Ok(())
 }
 

@@ -306,6 +306,7 @@ fn host(s: &mut Suite) -> Result<()> {
         cargo(&["test", "--quiet", "--workspace", "--all-features"])
     });
     s.check("vectors up to date", || vectors::write(true));
+    s.check("spec and protocol values typed once", vectors::typed_once);
     s.check("xtask imports point down", crate::layers::check);
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::integrate::Component;
 use crate::util::{cache_dir, note, output, read, repo_root, run, step};
 use crate::{apt, kernel, qemu};
 use anyhow::{bail, ensure, Context, Result};
+use my_rng_spec::{regs, uapi};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,7 +32,7 @@ pub struct Deliverable {
     /// The mail's subject, after `[PATCH] `.
     pub subject: &'static str,
     /// The commit message body (lines of at most 72 characters).
-    pub body: &'static str,
+    pub body: String,
     pub component: Component,
     /// Upstream tree the change set is computed against (the nearest one reachable here).
     pub base: PathBuf,
@@ -43,8 +44,20 @@ const QEMU_8_2_0_RC2_TIME: i64 = 1_701_129_600;
 /// Linux v6.6.4 was released on 2023-12-03.
 const LINUX_6_6_4_TIME: i64 = 1_701_561_600;
 
+/// The device's identity as the bodies write it: `1234:cafe`.
+fn pci_id() -> String {
+    format!("{:04x}:{:04x}", regs::PCI_VENDOR_ID, regs::PCI_DEVICE_ID)
+}
+
+fn qemu_body() -> String {
+    let (rev, class) = (regs::PCI_REVISION, regs::PCI_CLASS);
+    format!(
+        "my_rng is a PCI device ({}, revision {rev:#04x}, class {class:#06x}) with a\n{QEMU_BODY}",
+        pci_id()
+    )
+}
+
 const QEMU_BODY: &str = "\
-my_rng is a PCI device (1234:cafe, revision 0x10, class 0x00ff) with a
 4 KiB MMIO BAR: a read of RNG (offset 0) returns the next 32-bit value
 of the current generator, a write of SEED (offset 4) reseeds it. The
 default generator reproduces glibc's srand()/rand() bit-exactly.
@@ -64,11 +77,19 @@ tests/qtest/my-rng-storm-test, mixes a million random register accesses
 with DMA commands pointing anywhere, whose outcomes are generated from
 the specification's model as well.";
 
+fn linux_body() -> String {
+    format!(
+        "Add a driver for my_rng, the random number generator that QEMU emulates\n\
+         as -device my_rng (PCI {}). Each device gets a misc character\n\
+         device, /dev/my_rng_driver for the first one, with the RAND and SEED\n\
+         ioctls of the original device ({:#x} and {:#x}) and more:\n{LINUX_BODY}",
+        pci_id(),
+        uapi::RAND.number(),
+        uapi::SEED.number()
+    )
+}
+
 const LINUX_BODY: &str = "\
-Add a driver for my_rng, the random number generator that QEMU emulates
-as -device my_rng (PCI 1234:cafe). Each device gets a misc character
-device, /dev/my_rng_driver for the first one, with the RAND and SEED
-ioctls of the original device (0x80047101 and 0x40047101) and more:
 64-bit reads, algorithm selection, an atomic seed-and-read, and read()
 of a byte stream, by DMA (zero-copy into the caller's pages) on a
 device that has the DMA engine. An ABI 2 device also feeds hw_random
@@ -89,7 +110,7 @@ pub fn deliverables() -> Result<Vec<Deliverable>> {
             vanilla_time: QEMU_8_2_0_RC2_TIME,
             inputs: &["qemu", "spec/my-rng.rst"],
             subject: "hw/misc: add my_rng, an emulated PCI random number generator",
-            body: QEMU_BODY,
+            body: qemu_body(),
             component: qemu::component()?,
             base: qemu_base,
             base_name: format!("QEMU {qv} (Debian source)"),
@@ -100,7 +121,7 @@ pub fn deliverables() -> Result<Vec<Deliverable>> {
             vanilla_time: LINUX_6_6_4_TIME,
             inputs: &["linux/c", "linux/integration", "linux/integration.txt"],
             subject: "misc: add a driver for the my_rng emulated PCI random number generator",
-            body: LINUX_BODY,
+            body: linux_body(),
             component: kernel::component()?,
             base: linux_base,
             base_name: format!("Linux {} (Debian linux-source)", kernel::SOURCE_VERSION),
