@@ -148,14 +148,7 @@ fn ident_group() -> Group {
         def("ABI_MINOR", regs::ABI_MINOR, Form::Dec, "ID bits 7..0"),
         def("ID_VALUE", regs::ID_VALUE, Form::Hex, ""),
     ];
-    let feats = [
-        ("RNG64", regs::FEAT_RNG64),
-        ("ALGO", regs::FEAT_ALGO),
-        ("ENTROPY", regs::FEAT_ENTROPY),
-        ("DMA", regs::FEAT_DMA),
-        ("IRQ", regs::FEAT_IRQ),
-    ];
-    for (name, bit) in feats {
+    for (name, bit) in regs::FEATURE_BITS {
         defs.push(uapi(def(&format!("FEAT_{name}"), bit, Form::Bits, "")));
     }
     defs.push(def("FEATURES_VALUE", regs::FEATURES_VALUE, Form::Hex, ""));

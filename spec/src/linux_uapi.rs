@@ -116,14 +116,7 @@ fn registers(out: &mut String) {
         col,
     );
     out.push_str("\n/* FEATURES register bits (my_rng_info.features). */\n");
-    let feats = [
-        ("RNG64", regs::FEAT_RNG64),
-        ("ALGO", regs::FEAT_ALGO),
-        ("ENTROPY", regs::FEAT_ENTROPY),
-        ("DMA", regs::FEAT_DMA),
-        ("IRQ", regs::FEAT_IRQ),
-    ];
-    for (name, bit) in feats {
+    for (name, bit) in regs::FEATURE_BITS {
         let v = format!("_BITUL({})", bit.trailing_zeros());
         c_define(out, &format!("MY_RNG_FEATURE_{name}"), &v, "", col);
     }

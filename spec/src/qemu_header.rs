@@ -128,14 +128,7 @@ fn ident(out: &mut String) {
     b.write(out);
     out.push('\n');
     let mut b = Block::new();
-    let feats = [
-        ("RNG64", regs::FEAT_RNG64),
-        ("ALGO", regs::FEAT_ALGO),
-        ("ENTROPY", regs::FEAT_ENTROPY),
-        ("DMA", regs::FEAT_DMA),
-        ("IRQ", regs::FEAT_IRQ),
-    ];
-    for (name, v) in feats {
+    for (name, v) in regs::FEATURE_BITS {
         b.def(&format!("FEAT_{name}"), bit(v));
     }
     b.def("FEATURES_VALUE", format!("{:#x}u", regs::FEATURES_VALUE));

@@ -90,6 +90,14 @@ pub const FEAT_ENTROPY: u32 = 1 << 2;
 pub const FEAT_DMA: u32 = 1 << 3;
 /// FEATURES bit: IRQ_STATUS/IRQ_ENABLE, an MSI capability (1 vector, 64-bit) and INTA#.
 pub const FEAT_IRQ: u32 = 1 << 4;
+/// Every FEATURES bit with its name (`FEAT_<name>`), lowest first.
+pub const FEATURE_BITS: [(&str, u32); 5] = [
+    ("RNG64", FEAT_RNG64),
+    ("ALGO", FEAT_ALGO),
+    ("ENTROPY", FEAT_ENTROPY),
+    ("DMA", FEAT_DMA),
+    ("IRQ", FEAT_IRQ),
+];
 /// The value read from FEATURES in ABI 2.1.
 pub const FEATURES_VALUE: u32 = 0x1f;
 /// The value read from ALGOS: ids 0..=3.
@@ -151,6 +159,16 @@ const _: () =
     assert!(ID_VALUE == (ID_MAGIC << ID_MAGIC_SHIFT) | (ABI_MAJOR << ID_MAJOR_SHIFT) | ABI_MINOR);
 const _: () =
     assert!(FEATURES_VALUE == FEAT_RNG64 | FEAT_ALGO | FEAT_ENTROPY | FEAT_DMA | FEAT_IRQ);
+// The named list has every bit, lowest first.
+const _: () = {
+    let (mut i, mut all) = (0, 0);
+    while i < FEATURE_BITS.len() {
+        assert!(FEATURE_BITS[i].1 == 1 << i);
+        all |= FEATURE_BITS[i].1;
+        i += 1;
+    }
+    assert!(all == FEATURES_VALUE);
+};
 // 2.1 keeps every 2.0 feature bit (a 2.0 driver works unchanged).
 const _: () = assert!(FEATURES_VALUE & 0x7 == 0x7);
 const _: () = assert!(DMA_CMD_FILL == 0x1 && DMA_CMD_FILL_HOST == 0x3 && DMA_CMD_ABORT == 0x4);
