@@ -1,59 +1,51 @@
 //! `cargo xtask vectors`: the files generated from the reference crate, so that the C side (the
 //! qtest) and every other reader test against the same numbers: spec/vectors/, the QEMU
-//! device's register header, the qtest's vector header, the storm's DMA cases with the model's verdicts, the Linux drivers'
-//! register definitions (C header and Rust module) and their uapi header; and from the protocol crate, the names the
-//! guest's shell /init shares with the host (protocol.sh).
+//! device's register header, the qtest's vector header, the storm's DMA cases with the model's
+//! verdicts, the Linux drivers' register definitions (C header and Rust module) and their uapi
+//! header; and from the protocol crate, the names the guest's shell /init shares with the
+//! host (protocol.sh).
 
 use crate::util::{repo_root, write_if_changed};
 use anyhow::{bail, Result};
 use my_rng_spec::{linux_regs, linux_uapi, qemu_header, storm, vectors, Algorithm};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Every generated file, as (path, content).
-fn generated() -> Vec<(PathBuf, String)> {
-    let mut files: Vec<(PathBuf, String)> = Algorithm::DETERMINISTIC
+/// How a generated file's content is made.
+type Render = Box<dyn Fn() -> String>;
+
+/// Every generated file, as (path, how to render it): rendered only by who needs the content
+/// (the storm's cases run the DMA model 2,048 times).
+fn generated() -> Vec<(PathBuf, Render)> {
+    let mut files: Vec<(PathBuf, Render)> = Algorithm::DETERMINISTIC
         .iter()
         .map(|&alg| {
-            (
-                repo_root()
-                    .join("spec/vectors")
-                    .join(vectors::file_name(alg)),
-                vectors::render(alg),
-            )
+            let path = repo_root()
+                .join("spec/vectors")
+                .join(vectors::file_name(alg));
+            (path, Box::new(move || vectors::render(alg)) as Render)
         })
         .collect();
+    let mut add = |path: &str, render: fn() -> String| {
+        files.push((repo_root().join(path), Box::new(render)));
+    };
     // The register ABI of the QEMU device and its qtests.
-    files.push((repo_root().join(qemu_header::PATH), qemu_header::render()));
+    add(qemu_header::PATH, qemu_header::render);
     // The qtest's copy: the first values and a digest of every block, as C.
-    files.push((
-        repo_root().join(vectors::C_HEADER_PATH),
-        vectors::render_c_header(),
-    ));
+    add(vectors::C_HEADER_PATH, vectors::render_c_header);
     // The storm's DMA commands and what the spec's DMA model says each does.
-    files.push((
-        repo_root().join(storm::C_HEADER_PATH),
-        storm::render_c_header(),
-    ));
+    add(storm::C_HEADER_PATH, storm::render_c_header);
     // Both Linux drivers' register definitions, and their user ABI header.
-    files.push((repo_root().join(linux_uapi::PATH), linux_uapi::render()));
-    files.push((
-        repo_root().join(linux_regs::C_HEADER_PATH),
-        linux_regs::render_linux_c_header(),
-    ));
-    files.push((
-        repo_root().join(linux_regs::RUST_PATH),
-        linux_regs::render_rust_regs(),
-    ));
-    files.push((
-        repo_root().join(my_rng_protocol::shell::PATH),
-        my_rng_protocol::shell::render(),
-    ));
+    add(linux_uapi::PATH, linux_uapi::render);
+    add(linux_regs::C_HEADER_PATH, linux_regs::render_linux_c_header);
+    add(linux_regs::RUST_PATH, linux_regs::render_rust_regs);
+    add(my_rng_protocol::shell::PATH, my_rng_protocol::shell::render);
     files
 }
 
 /// Writes the generated files; with `check`, fails instead if one differs.
 pub fn write(check: bool) -> Result<String> {
-    let files = generated();
+    let files: Vec<(PathBuf, String)> = generated().into_iter().map(|(p, r)| (p, r())).collect();
     let stale: Vec<String> = files
         .iter()
         .filter(|(path, text)| std::fs::read_to_string(path).ok().as_ref() != Some(text))
@@ -143,7 +135,7 @@ fn spells(line: &str, n: &Needle) -> bool {
 
 /// Where a value may be written: where it is defined or generated, in test code (whose
 /// expectations are written independently on purpose), and in the seed's app, kept unchanged.
-fn exempt(path: &str, generated: &[String]) -> bool {
+fn exempt(path: &str, skip: &[String]) -> bool {
     const PLACES: &[&str] = &[
         "spec/",
         "protocol/",
@@ -156,7 +148,7 @@ fn exempt(path: &str, generated: &[String]) -> bool {
     PLACES.iter().any(|p| path.starts_with(p))
         || path.contains("/tests/")
         || path.ends_with("tests.rs")
-        || generated.iter().any(|g| g == path)
+        || skip.iter().any(|g| g == path)
 }
 
 /// The lines of `path` that are code: a Rust file up to its inline `#[cfg(test)]` module,
@@ -192,10 +184,9 @@ fn test_module(rest: &[&str]) -> Option<Option<String>> {
 }
 
 /// The Rust files that are test modules of another (`#[cfg(test)] mod fake;` in `main.rs`).
-fn test_files(paths: &[&str], root: &std::path::Path) -> Result<Vec<String>> {
+fn test_files(texts: &BTreeMap<&str, String>) -> Vec<String> {
     let mut out = Vec::new();
-    for path in paths.iter().filter(|p| p.ends_with(".rs")) {
-        let text = std::fs::read_to_string(root.join(path))?;
+    for (path, text) in texts.iter().filter(|(p, _)| p.ends_with(".rs")) {
         let lines: Vec<&str> = text.lines().collect();
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
         for (i, l) in lines.iter().enumerate() {
@@ -206,7 +197,7 @@ fn test_files(paths: &[&str], root: &std::path::Path) -> Result<Vec<String>> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Fails on a value of [`needles`] written in code outside the places it belongs.
@@ -224,18 +215,21 @@ pub fn typed_once() -> Result<String> {
             ])
             .current_dir(&root),
     )?;
-    let generated: Vec<String> = generated()
+    // Each file read once: for the test modules it declares, then for its own lines.
+    let mut texts = BTreeMap::new();
+    for path in listing.lines() {
+        texts.insert(path, std::fs::read_to_string(root.join(path))?);
+    }
+    let mut skip: Vec<String> = generated()
         .into_iter()
         .filter_map(|(p, _)| Some(p.strip_prefix(&root).ok()?.display().to_string()))
         .collect();
-    let paths: Vec<&str> = listing.lines().collect();
-    let generated = [generated, test_files(&paths, &root)?].concat();
+    skip.extend(test_files(&texts));
     let needles = needles();
     let (mut files, mut found) = (0, Vec::new());
-    for path in paths.into_iter().filter(|p| !exempt(p, &generated)) {
-        let text = std::fs::read_to_string(root.join(path))?;
+    for (path, text) in texts.iter().filter(|(p, _)| !exempt(p, &skip)) {
         files += 1;
-        for (n, line) in code_lines(path, &text) {
+        for (n, line) in code_lines(path, text) {
             for needle in needles.iter().filter(|k| spells(&line, k)) {
                 found.push(format!("{path}:{n} types {} again", needle.what));
             }
